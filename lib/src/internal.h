@@ -1,0 +1,142 @@
+/*
+ * internal.h -- what the pieces of the library share and nothing else sees.
+ *
+ * A pl_lock_t is one generic object (this struct) plus a kind: Lock, RLock,
+ * TemporaryFileLock, PidFileLock (file_lock.c) or RedisLock (redis/).  The
+ * generic layer (lock.c) owns argument checks, the held/not-held state, RLock
+ * counting, fork detection and the error buffer; a kind implements
+ * pl__lock_ops_t.  This follows SQLite's sqlite3_io_methods.
+ *
+ * Platform code lives in posix/ and win32/ behind the pl__os_* functions
+ * declared here; every system call goes through pl__sys (posix/sys.h) so that
+ * tests can make it fail.
+ */
+#ifndef PL_INTERNAL_H
+#define PL_INTERNAL_H
+
+#include "portalock.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+# define PL__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+# define PL__PRINTF(fmt, args)
+#endif
+
+#define PL__ERRMSG_LEN 256
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/*
+ * Fills err (if not NULL) and returns code, so call sites read
+ * "return pl__error_set(err, PL_EOS, errno, "open(%s)", path);".  When
+ * os_error is not 0 the OS message is appended: "open(/x): No such file...".
+ */
+int pl__error_set(pl_error_t *err, int code, int os_error, const char *fmt,
+                  ...) PL__PRINTF(4, 5);
+int pl__error_vset(pl_error_t *err, int code, int os_error, const char *fmt,
+                   va_list ap);
+/* Maps an OS error to a code: ENOENT -> PL_ENOENT, EAGAIN -> PL_ELOCKED... */
+int pl__code_from_os(int os_error);
+/* The OS's text for an OS error (strerror_r / FormatMessage). */
+void pl__os_strerror(int os_error, char *buf, size_t len);
+
+/* ---- lock objects (lock.c) ----------------------------------------------- */
+
+typedef struct pl__lock_ops {
+    const char *kind; /* "lock", "rlock", "temporary", "pidfile", "redis" */
+    /* Take the lock; only called when not held.  Must leave the object
+     * unchanged (nothing open) on failure. */
+    int (*acquire)(pl_lock_t *lock, double timeout, double check_interval,
+                   int fail_when_locked);
+    /* Give it up; only called when held in the process that acquired it.
+     * Closes lock->fp with fclose if set (it owns fd then), else fd. */
+    int (*release)(pl_lock_t *lock);
+    /* Held object inherited by a forked child: drop this process's
+     * references (close the fd copy) without releasing anything. */
+    void (*forget)(pl_lock_t *lock);
+    /* Optional: PL_OK if still held, PL_ELOST otherwise. */
+    int (*check)(pl_lock_t *lock);
+    /* Free kind state (impl); called once by pl_lock_close after release. */
+    void (*destroy)(pl_lock_t *lock);
+} pl__lock_ops_t;
+
+struct pl_lock {
+    const pl__lock_ops_t *ops;
+    char *path;              /* file path, or Redis channel */
+    pl_lock_options_t opts;  /* resolved: no PL_UNSET, no -1 left */
+    char mode[4];            /* normalised "r", "r+", "a", "a+", "w", "w+" */
+    pl_backend_t backend;    /* resolved, never PL_BACKEND_DEFAULT */
+    int reentrant;           /* RLock */
+    int count;               /* 0 = not held */
+    long owner_pid;          /* process that acquired */
+    pl_fd_t fd;              /* locked descriptor (file kinds) */
+    FILE *fp;                /* lazily fdopen'd by pl_lock_file */
+    uint64_t fencing_token;  /* Redis */
+    pl_holder_info_t holder; /* PidFileLock: last holder seen */
+    int os_error;
+    char errmsg[PL__ERRMSG_LEN];
+    void *impl;              /* kind state */
+};
+
+/* Allocates a lock with the options resolved and path copied; ops set. */
+int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
+                 const pl_lock_options_t *opts, int default_fail_when_locked);
+/* Records an error on the object and returns code. */
+int pl__lock_fail(pl_lock_t *lock, int code, int os_error, const char *fmt,
+                  ...) PL__PRINTF(4, 5);
+/* Copies an error record onto the object and returns its code. */
+int pl__lock_fail_from(pl_lock_t *lock, const pl_error_t *err);
+void pl__lock_clear_error(pl_lock_t *lock);
+
+/* ---- options (options.c) ------------------------------------------------- */
+
+/* Validates and normalises "r", "rb", "w+"... into out[4]; PL_EINVAL if bad. */
+int pl__mode_normalise(const char *mode, char out[4]);
+/* Flags check shared by every entry point (see pl_lock_fd). */
+int pl__flags_check(unsigned flags, pl_error_t *err);
+pl_backend_t pl__backend_resolve(pl_backend_t backend);
+
+/* ---- platform layer (posix/, win32/) ------------------------------------- */
+
+double pl__os_monotonic(void); /* seconds, CLOCK_MONOTONIC */
+int64_t pl__os_monotonic_ns(void);
+long pl__os_getpid(void);
+/* 1 alive, 0 dead, -1 unknown. */
+int pl__os_pid_alive(long pid);
+int pl__os_random(void *buf, size_t len); /* best effort, never fails */
+const char *pl__os_tmpdir(void);
+void pl__os_sleep(double seconds);
+
+/*
+ * Opens path for locking in a normalised mode, O_CLOEXEC, creating it where
+ * the mode allows ("a", "a+", "w", "w+"), never truncating.
+ */
+int pl__os_open_lockfile(const char *path, const char *mode, unsigned perms,
+                         pl_fd_t *out, pl_error_t *err);
+int pl__os_close(pl_fd_t fd, pl_error_t *err);
+/* Truncate to 0 and, for "w" modes, clear append (called once held). */
+int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
+/* 1 if fd is still the file at path, 0 if path is gone or another file. */
+int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
+int pl__os_unlink(const char *path, pl_error_t *err);
+/* Atomically replaces path's content with text (temp file + rename). */
+int pl__os_write_file_atomic(const char *path, const char *text,
+                             pl_error_t *err);
+int pl__os_read_file(const char *path, char *buf, size_t len, size_t *got,
+                     pl_error_t *err);
+FILE *pl__os_fdopen(pl_fd_t fd, const char *mode);
+int pl__os_hostname(char *buf, size_t len);
+
+/* Backends: lock/unlock one descriptor (posix/backend.c). */
+int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                pl_error_t *err);
+int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                      double timeout, double check_interval, pl_error_t *err);
+int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
+int pl__os_backend_available(pl_backend_t backend);
+pl_backend_t pl__os_native_default_backend(void);
+
+#endif /* PL_INTERNAL_H */

@@ -1,0 +1,230 @@
+/*
+ * lock.c -- the generic lock object: argument checks, held/not-held state,
+ * RLock counting, fork detection, the error buffer, and dispatch to a kind
+ * (pl__lock_ops_t).  Kinds never see a NULL lock or a wrong state.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
+                 const pl_lock_options_t *opts, int default_fail_when_locked) {
+    pl_lock_options_t o;
+    pl_lock_t *lock;
+    char mode[4];
+    int rc;
+
+    if (out == NULL)
+        return PL_EINVAL;
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return PL_EINVAL;
+    if (opts != NULL)
+        o = *opts;
+    else
+        pl_lock_options_init(&o);
+    if (o.timeout == PL_UNSET)
+        o.timeout = 5.0;
+    if (o.check_interval == PL_UNSET)
+        o.check_interval = 0.25;
+    if (o.check_interval < 0 || o.check_interval != o.check_interval ||
+        o.timeout != o.timeout)
+        return PL_EINVAL;
+    if (o.fail_when_locked < 0)
+        o.fail_when_locked = default_fail_when_locked;
+    if (o.flags == 0)
+        o.flags = PL_EXCLUSIVE | PL_NON_BLOCKING;
+    if ((rc = pl__flags_check(o.flags, NULL)) != PL_OK)
+        return rc;
+    if ((rc = pl__mode_normalise(o.mode, mode)) != PL_OK)
+        return rc;
+    if (o.backend != PL_BACKEND_DEFAULT && !pl_backend_available(o.backend))
+        return PL_ENOTSUP;
+    if (o.file_perms == 0)
+        o.file_perms = 0644;
+
+    lock = calloc(1, sizeof(*lock));
+    if (lock == NULL)
+        return PL_ENOMEM;
+    lock->path = malloc(strlen(path) + 1);
+    if (lock->path == NULL) {
+        free(lock);
+        return PL_ENOMEM;
+    }
+    strcpy(lock->path, path);
+    lock->ops = ops;
+    lock->opts = o;
+    lock->opts.mode = NULL; /* the caller's string may not outlive us */
+    memcpy(lock->mode, mode, sizeof(lock->mode));
+    lock->backend = pl__backend_resolve(o.backend);
+    lock->fd = PL_INVALID_FD;
+    *out = lock;
+    return PL_OK;
+}
+
+int pl__lock_fail(pl_lock_t *lock, int code, int os_error, const char *fmt,
+                  ...) {
+    pl_error_t e;
+    va_list ap;
+    va_start(ap, fmt);
+    pl__error_vset(&e, code, os_error, fmt, ap);
+    va_end(ap);
+    return pl__lock_fail_from(lock, &e);
+}
+
+int pl__lock_fail_from(pl_lock_t *lock, const pl_error_t *err) {
+    lock->os_error = err->os_error;
+    snprintf(lock->errmsg, sizeof(lock->errmsg), "%s", err->msg);
+    return err->code;
+}
+
+void pl__lock_clear_error(pl_lock_t *lock) {
+    lock->os_error = 0;
+    lock->errmsg[0] = '\0';
+}
+
+int pl_lock_acquire(pl_lock_t *lock) {
+    return pl_lock_acquire_with(lock, PL_UNSET, PL_UNSET, -1);
+}
+
+int pl_lock_acquire_with(pl_lock_t *lock, double timeout,
+                         double check_interval, int fail_when_locked) {
+    int rc;
+
+    if (lock == NULL)
+        return PL_EINVAL;
+    if (timeout == PL_UNSET)
+        timeout = lock->opts.timeout;
+    if (check_interval == PL_UNSET)
+        check_interval = lock->opts.check_interval;
+    if (fail_when_locked < 0)
+        fail_when_locked = lock->opts.fail_when_locked;
+    if (timeout != timeout || check_interval != check_interval ||
+        check_interval < 0)
+        return pl__lock_fail(lock, PL_EINVAL, 0,
+                             "timeout and check_interval must be numbers, "
+                             "check_interval >= 0");
+    if (lock->count > 0) {
+        if (lock->owner_pid != pl__os_getpid())
+            return pl__lock_fail(lock, PL_EFORKED, 0,
+                                 "%s: held by the parent process (fork)",
+                                 lock->path);
+        if (lock->reentrant) {
+            if (lock->count == INT32_MAX)
+                return pl__lock_fail(lock, PL_EINVAL, 0, "%s: RLock overflow",
+                                     lock->path);
+            lock->count++;
+        }
+        return PL_OK;
+    }
+    pl__lock_clear_error(lock);
+    rc = lock->ops->acquire(lock, timeout, check_interval, fail_when_locked);
+    if (rc == PL_OK) {
+        lock->count = 1;
+        lock->owner_pid = pl__os_getpid();
+    }
+    return rc;
+}
+
+int pl_lock_release(pl_lock_t *lock) {
+    int rc;
+
+    if (lock == NULL)
+        return PL_EINVAL;
+    if (lock->count == 0)
+        return pl__lock_fail(lock, PL_ENOTHELD, 0,
+                             lock->reentrant
+                                 ? "%s: cannot release more times than acquired"
+                                 : "%s: not held",
+                             lock->path);
+    if (lock->owner_pid != pl__os_getpid()) {
+        /* A forked child: the lock belongs to the parent.  Drop our copy
+         * without unlocking (portalocker 2.2.1 released the parent's flock). */
+        lock->ops->forget(lock);
+        lock->count = 0;
+        return pl__lock_fail(lock, PL_EFORKED, 0,
+                             "%s: acquired by process %ld, not released here",
+                             lock->path, lock->owner_pid);
+    }
+    if (lock->count > 1) {
+        lock->count--;
+        return PL_OK;
+    }
+    rc = lock->ops->release(lock);
+    /* The kind closed everything even on error: the object is not held. */
+    lock->count = 0;
+    lock->fd = PL_INVALID_FD;
+    lock->fp = NULL;
+    lock->fencing_token = 0;
+    return rc;
+}
+
+int pl_lock_close(pl_lock_t *lock) {
+    int rc = PL_OK;
+
+    if (lock == NULL)
+        return PL_OK;
+    if (lock->count > 0) {
+        lock->count = 1; /* close releases fully, whatever the RLock depth */
+        rc = pl_lock_release(lock);
+    }
+    if (lock->ops->destroy != NULL)
+        lock->ops->destroy(lock);
+    free(lock->path);
+    free(lock);
+    return rc;
+}
+
+int pl_lock_check(pl_lock_t *lock) {
+    if (lock == NULL)
+        return PL_EINVAL;
+    if (lock->count == 0)
+        return PL_ENOTHELD;
+    if (lock->ops->check != NULL)
+        return lock->ops->check(lock);
+    return PL_OK;
+}
+
+int pl_lock_is_held(const pl_lock_t *lock) {
+    return lock != NULL && lock->count > 0;
+}
+
+int pl_lock_count(const pl_lock_t *lock) {
+    return lock != NULL ? lock->count : 0;
+}
+
+pl_fd_t pl_lock_fd(const pl_lock_t *lock) {
+    return lock != NULL && lock->count > 0 ? lock->fd : PL_INVALID_FD;
+}
+
+FILE *pl_lock_file(pl_lock_t *lock) {
+    if (lock == NULL || lock->count == 0 || lock->fd == PL_INVALID_FD)
+        return NULL;
+    if (lock->fp == NULL)
+        lock->fp = pl__os_fdopen(lock->fd, lock->mode);
+    return lock->fp;
+}
+
+const char *pl_lock_path(const pl_lock_t *lock) {
+    return lock != NULL ? lock->path : NULL;
+}
+
+pl_backend_t pl_lock_backend(const pl_lock_t *lock) {
+    return lock != NULL ? lock->backend : PL_BACKEND_DEFAULT;
+}
+
+int pl_lock_os_error(const pl_lock_t *lock) {
+    return lock != NULL ? lock->os_error : 0;
+}
+
+const char *pl_lock_errmsg(const pl_lock_t *lock) {
+    if (lock == NULL)
+        return "invalid argument: NULL lock";
+    return lock->errmsg;
+}
+
+uint64_t pl_lock_fencing_token(const pl_lock_t *lock) {
+    return lock != NULL && lock->count > 0 ? lock->fencing_token : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * sys.h -- every system call the POSIX layer makes goes through this table
+ * (SQLite's aSyscall[] idea), so tests can make any of them fail.
+ *
+ *   pl__sys.flock = my_failing_flock;   ... test ...   pl__sys_reset();
+ *
+ * Only tests touch the table; it is not thread-safe to change it while the
+ * library is in use on other threads.
+ */
+#ifndef PL_POSIX_SYS_H
+#define PL_POSIX_SYS_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+
+typedef struct pl__sys_table {
+    int (*open)(const char *path, int flags, ...);
+    int (*close)(int fd);
+    int (*flock)(int fd, int op);
+    int (*fcntl)(int fd, int cmd, ...);
+    int (*fstat)(int fd, struct stat *st);
+    int (*stat)(const char *path, struct stat *st);
+    int (*ftruncate)(int fd, off_t len);
+    int (*fsync)(int fd);
+    int (*unlink)(const char *path);
+    int (*rename)(const char *from, const char *to);
+    int (*link)(const char *from, const char *to);
+    int (*mkdir)(const char *path, mode_t mode);
+    ssize_t (*read)(int fd, void *buf, size_t len);
+    ssize_t (*write)(int fd, const void *buf, size_t len);
+    int (*statfs)(const char *path, struct statfs *st);
+    int (*kill)(pid_t pid, int sig);
+} pl__sys_table_t;
+
+/* The live table; tests may replace entries. */
+extern pl__sys_table_t pl__sys;
+/* Restores every entry to the real system call. */
+void pl__sys_reset(void);
+
+#endif /* PL_POSIX_SYS_H */
