@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ci/test.sh -- the test command (README): on a fresh Debian 12 machine it
+# installs the Debian packages it needs, builds with -Werror, checks the
+# formatting, runs every ctest test (unit, cli, install, conformance on local
+# and loop/FUSE/sshfs filesystems, redis, bench smoke), then repeats the
+# unit, CLI, conformance and Redis tests in an ASan+UBSan build and the
+# stress programs in a ThreadSanitizer build.
+#
+#   ci/test.sh               everything
+#   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
+#   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
+#
+# Needs root for apt and for the mounted filesystems (without root those
+# conformance tests report SKIP with the reason).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dependencies"
+bash ci/deps.sh
+
+step "configure + build (-Werror)"
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
+cmake --build build-ci -j"$jobs"
+
+step "format check"
+bash ci/format-check.sh
+
+step "ctest (all labels)"
+# shellcheck disable=SC2086
+(cd build-ci && ctest --output-on-failure --timeout 900 ${PL_CTEST_ARGS:-})
+
+if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
+    step "ASan + UBSan build"
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_WERROR=ON \
+        -DPL_SANITIZE="address;undefined" -DPL_BUILD_BENCH=OFF >/dev/null
+    cmake --build build-asan -j"$jobs"
+    step "ctest under ASan + UBSan (unit, cli, conformance on local filesystems, redis)"
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    (cd build-asan && ctest --output-on-failure --timeout 900 -LE "mountfs|install|bench")
+fi
+if [ "${PL_SKIP_TSAN:-0}" != 1 ]; then
+    # Criterion cannot run under ThreadSanitizer (Criterion#274), so this
+    # pass builds only the library and the plain stress programs.
+    step "ThreadSanitizer build (stress programs)"
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPL_WERROR=ON \
+        -DPL_SANITIZE=thread -DPL_BUILD_UNIT_TESTS=OFF -DPL_BUILD_CONFORMANCE=OFF \
+        -DPL_BUILD_BENCH=OFF >/dev/null
+    cmake --build build-tsan -j"$jobs"
+    step "ctest under TSan (stress)"
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    (cd build-tsan && ctest --output-on-failure --timeout 900 -L stress)
+fi
+echo "ci/test.sh: all passed ($root)"
