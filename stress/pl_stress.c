@@ -44,7 +44,7 @@ typedef struct config {
     int procs, threads, semaphore;
     double seconds;
     pl_backend_t backend;
-    char dir[512], lock_path[600], counter_path[600];
+    char dir[400], workdir[512], lock_path[600], counter_path[600];
     shared_t *shared;
 } config_t;
 
@@ -136,7 +136,7 @@ static void *semaphore_worker(void *arg) {
     opts.timeout = 10.0;
     opts.check_interval = 0.01;
     int rc = pl_semaphore_open(&sem, (unsigned)cfg->semaphore, "stress",
-                               cfg->dir, &opts);
+                               cfg->workdir, &opts);
     if (rc != PL_OK) {
         report_error(sh, "pl_semaphore_open", rc, pl_strerror(rc));
         return NULL;
@@ -227,21 +227,20 @@ static int parse_args(int argc, char **argv, config_t *cfg) {
 
 int main(int argc, char **argv) {
     config_t cfg;
-    char template[600];
 
     if (parse_args(argc, argv, &cfg) != 0) {
         usage();
         return 64;
     }
     /* A private directory so parallel runs never share files. */
-    snprintf(template, sizeof(template), "%s/pl_stress.XXXXXX", cfg.dir);
-    if (mkdtemp(template) == NULL) {
+    snprintf(cfg.workdir, sizeof(cfg.workdir), "%s/pl_stress.XXXXXX", cfg.dir);
+    if (mkdtemp(cfg.workdir) == NULL) {
         perror("pl_stress: mkdtemp");
         return 1;
     }
-    snprintf(cfg.dir, sizeof(cfg.dir), "%s", template);
-    snprintf(cfg.lock_path, sizeof(cfg.lock_path), "%s/lock", cfg.dir);
-    snprintf(cfg.counter_path, sizeof(cfg.counter_path), "%s/counter", cfg.dir);
+    snprintf(cfg.lock_path, sizeof(cfg.lock_path), "%s/lock", cfg.workdir);
+    snprintf(cfg.counter_path, sizeof(cfg.counter_path), "%s/counter",
+             cfg.workdir);
     cfg.shared = mmap(NULL, sizeof(shared_t), PROT_READ | PROT_WRITE,
                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (cfg.shared == MAP_FAILED) {
@@ -318,9 +317,9 @@ int main(int argc, char **argv) {
     unlink(cfg.counter_path);
     unlink(cfg.lock_path);
     for (int i = 0; i < bound && cfg.semaphore > 0; i++) {
-        snprintf(path, sizeof(path), "%s/stress.%02d.lock", cfg.dir, i);
+        snprintf(path, sizeof(path), "%s/stress.%02d.lock", cfg.workdir, i);
         unlink(path);
     }
-    rmdir(cfg.dir);
+    rmdir(cfg.workdir);
     return fail == 0 ? 0 : 1;
 }
