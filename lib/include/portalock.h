@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32) && defined(PL_SHARED)
+#if defined(_WIN32) && defined(PL_SHARED_LIBRARY) /* not PL_SHARED: a flag */
 # ifdef PL_BUILDING
 #  define PL_API __declspec(dllexport)
 # else
@@ -230,8 +230,9 @@ PL_API int pl_lock_close(pl_lock_t *lock);
 PL_API int pl_lock_is_held(const pl_lock_t *lock);
 /* RLock depth (0/1 for the other kinds). */
 PL_API int pl_lock_count(const pl_lock_t *lock);
-/* The locked descriptor, PL_INVALID_FD when not held (Redis: always). */
-PL_API pl_fd_t pl_lock_fd(const pl_lock_t *lock);
+/* The locked descriptor, PL_INVALID_FD when not held (Redis: always).  (Named
+ * fileno: pl_lock_fd is the low-level lock of a raw descriptor.) */
+PL_API pl_fd_t pl_lock_fileno(const pl_lock_t *lock);
 /* A FILE* over the locked descriptor, opened in the lock's mode on first
  * use and closed by release; NULL when not held. */
 PL_API FILE *pl_lock_file(pl_lock_t *lock);

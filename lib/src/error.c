@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* clang-format off */
 const char *pl_strerror(int err) {
     switch (err) {
     case PL_OK: return "success";
@@ -29,8 +30,11 @@ const char *pl_err_name(int err) {
     default: return "PL_EUNKNOWN";
     }
 }
+/* clang-format on */
 
-const char *pl_version(void) { return PL_VERSION_STRING; }
+const char *pl_version(void) {
+    return PL_VERSION_STRING;
+}
 
 int pl__code_from_os(int os_error) {
     switch (os_error) {
@@ -73,8 +77,8 @@ int pl__error_vset(pl_error_t *err, int code, int os_error, const char *fmt,
     if (os_error != 0 && n + 3 < sizeof(err->msg)) {
         char os[128];
         pl__os_strerror(os_error, os, sizeof(os));
-        snprintf(err->msg + n, sizeof(err->msg) - n, "%s%s",
-                 n > 0 ? ": " : "", os);
+        snprintf(err->msg + n, sizeof(err->msg) - n, "%s%s", n > 0 ? ": " : "",
+                 os);
     } else if (n == 0) {
         snprintf(err->msg, sizeof(err->msg), "%s", pl_strerror(code));
     }

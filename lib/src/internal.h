@@ -34,8 +34,8 @@
  * "return pl__error_set(err, PL_EOS, errno, "open(%s)", path);".  When
  * os_error is not 0 the OS message is appended: "open(/x): No such file...".
  */
-int pl__error_set(pl_error_t *err, int code, int os_error, const char *fmt,
-                  ...) PL__PRINTF(4, 5);
+int pl__error_set(pl_error_t *err, int code, int os_error, const char *fmt, ...)
+    PL__PRINTF(4, 5);
 int pl__error_vset(pl_error_t *err, int code, int os_error, const char *fmt,
                    va_list ap);
 /* Maps an OS error to a code: ENOENT -> PL_ENOENT, EAGAIN -> PL_ELOCKED... */
@@ -78,20 +78,23 @@ struct pl_lock {
     pl_holder_info_t holder; /* PidFileLock: last holder seen */
     int os_error;
     char errmsg[PL__ERRMSG_LEN];
-    void *impl;              /* kind state */
+    void *impl; /* kind state */
 };
 
 /* Allocates a lock with the options resolved and path copied; ops set. */
 int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
                  const pl_lock_options_t *opts, int default_fail_when_locked);
 /* Records an error on the object and returns code. */
-int pl__lock_fail(pl_lock_t *lock, int code, int os_error, const char *fmt,
-                  ...) PL__PRINTF(4, 5);
+int pl__lock_fail(pl_lock_t *lock, int code, int os_error, const char *fmt, ...)
+    PL__PRINTF(4, 5);
 /* Copies an error record onto the object and returns its code. */
 int pl__lock_fail_from(pl_lock_t *lock, const pl_error_t *err);
 void pl__lock_clear_error(pl_lock_t *lock);
 
-/* ---- options (options.c) ------------------------------------------------- */
+/* ---- options (options.c) -------------------------------------------------
+ * options.c also holds pl_redis_options_init and pl_redis_options_from_url
+ * (pure parsing, built with or without hiredis); redis/redis_lock.c and
+ * redis/redis_none.c only implement pl_redis_lock_open and the kind. */
 
 /* Validates and normalises "r", "rb", "w+"... into out[4]; PL_EINVAL if bad. */
 int pl__mode_normalise(const char *mode, char out[4]);
@@ -117,7 +120,8 @@ void pl__os_sleep(double seconds);
 int pl__os_open_lockfile(const char *path, const char *mode, unsigned perms,
                          pl_fd_t *out, pl_error_t *err);
 int pl__os_close(pl_fd_t fd, pl_error_t *err);
-/* Truncate to 0 and, for "w" modes, clear append (called once held). */
+/* Truncate to 0 (called once held).  "w" modes are opened without O_APPEND,
+ * so positioned writes then behave as with 'w'. */
 int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
 /* 1 if fd is still the file at path, 0 if path is gone or another file. */
 int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
@@ -128,6 +132,23 @@ int pl__os_write_file_atomic(const char *path, const char *text,
 int pl__os_read_file(const char *path, char *buf, size_t len, size_t *got,
                      pl_error_t *err);
 FILE *pl__os_fdopen(pl_fd_t fd, const char *mode);
+/* fclose without flushing (a forked child's inherited FILE*). */
+void pl__os_fclose_discard(FILE *fp);
+/* 1 if path exists (or cannot be checked for a reason other than ENOENT or
+ * ENOTDIR). */
+int pl__os_exists(const char *path);
+/* fsync; EINVAL/ENOTSUP (files that cannot be synced) are not errors. */
+int pl__os_fsync(pl_fd_t fd, const char *path, pl_error_t *err);
+/* mkdir -p of path's parent directory. */
+int pl__os_mkdirs_parent(const char *path, pl_error_t *err);
+/* Creates a new temporary file next to path (O_EXCL, perms & ~umask);
+ * *tmp is malloc'd. */
+int pl__os_create_temp(const char *path, unsigned perms, char **tmp,
+                       pl_fd_t *fd, pl_error_t *err);
+/* Publishes tmp as path, never replacing it: PL_EEXIST (tmp kept) if path
+ * exists; tmp is gone on success. */
+int pl__os_publish_noreplace(const char *tmp, const char *path,
+                             pl_error_t *err);
 int pl__os_hostname(char *buf, size_t len);
 
 /* Backends: lock/unlock one descriptor (posix/backend.c). */
@@ -136,7 +157,24 @@ int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,
 int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                       double timeout, double check_interval, pl_error_t *err);
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
+/* pl__os_lock_timed without the polling fallback: PL_ENOTSUP where the
+ * kernel cannot wait (used by the probe). */
+int pl__os_lock_kernel_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                            double timeout, pl_error_t *err);
 int pl__os_backend_available(pl_backend_t backend);
+/* PORTALOCK_BACKEND (read once; unknown or unavailable names are ignored),
+ * else the platform's native backend.  Never PL_BACKEND_DEFAULT. */
 pl_backend_t pl__os_native_default_backend(void);
+
+/* Probe (posix/probe_os.c): the directory probed for path (path itself if
+ * it is a directory, else its parent), malloc'd. */
+int pl__os_probe_dir(const char *path, char **dir, pl_error_t *err);
+/* Filesystem type name ("ext4", "fuse.sshfs"...) and magic of dir. */
+int pl__os_fstype(const char *dir, char *name, size_t len, uint64_t *magic,
+                  pl_error_t *err);
+/* Locks a temporary file in dir with each backend; fills the bit sets of
+ * pl_probe_t (backends_ok, blocking_ok) and leaves nothing behind. */
+int pl__os_probe_locks(const char *dir, unsigned *backends_ok,
+                       unsigned *blocking_ok, pl_error_t *err);
 
 #endif /* PL_INTERNAL_H */

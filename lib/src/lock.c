@@ -45,14 +45,11 @@ int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
     if (o.file_perms == 0)
         o.file_perms = 0644;
 
-    lock = calloc(1, sizeof(*lock));
+    /* One allocation: the path lives right after the struct. */
+    lock = calloc(1, sizeof(*lock) + strlen(path) + 1);
     if (lock == NULL)
         return PL_ENOMEM;
-    lock->path = malloc(strlen(path) + 1);
-    if (lock->path == NULL) {
-        free(lock);
-        return PL_ENOMEM;
-    }
+    lock->path = (char *)(lock + 1);
     strcpy(lock->path, path);
     lock->ops = ops;
     lock->opts = o;
@@ -89,8 +86,8 @@ int pl_lock_acquire(pl_lock_t *lock) {
     return pl_lock_acquire_with(lock, PL_UNSET, PL_UNSET, -1);
 }
 
-int pl_lock_acquire_with(pl_lock_t *lock, double timeout,
-                         double check_interval, int fail_when_locked) {
+int pl_lock_acquire_with(pl_lock_t *lock, double timeout, double check_interval,
+                         int fail_when_locked) {
     int rc;
 
     if (lock == NULL)
@@ -172,8 +169,7 @@ int pl_lock_close(pl_lock_t *lock) {
     }
     if (lock->ops->destroy != NULL)
         lock->ops->destroy(lock);
-    free(lock->path);
-    free(lock);
+    free(lock); /* and the path with it */
     return rc;
 }
 
@@ -195,7 +191,7 @@ int pl_lock_count(const pl_lock_t *lock) {
     return lock != NULL ? lock->count : 0;
 }
 
-pl_fd_t pl_lock_fd(const pl_lock_t *lock) {
+pl_fd_t pl_lock_fileno(const pl_lock_t *lock) {
     return lock != NULL && lock->count > 0 ? lock->fd : PL_INVALID_FD;
 }
 

@@ -1,0 +1,103 @@
+/*
+ * atomic.c -- open_atomic: write a new file under a temporary name in the
+ * same directory, then publish it under its final name without ever
+ * replacing an existing file (link(2), or check-then-rename where hard links
+ * are not supported; see pl__os_publish_noreplace).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pl_atomic_file {
+    char *path; /* final name */
+    char *tmp;  /* temporary name, same directory */
+    pl_fd_t fd;
+    FILE *fp; /* over fd; owns it */
+};
+
+static void af_free(pl_atomic_file_t *af) {
+    free(af->path);
+    free(af->tmp);
+    free(af);
+}
+
+int pl_open_atomic(pl_atomic_file_t **out, const char *path, pl_error_t *err) {
+    pl_atomic_file_t *af;
+    int rc;
+
+    if (out == NULL || path == NULL || path[0] == '\0')
+        return pl__error_set(err, PL_EINVAL, 0, "open_atomic: no path");
+    *out = NULL;
+    if (pl__os_exists(path))
+        return pl__error_set(err, PL_EEXIST, 0, "%s: file already exists",
+                             path);
+    if ((rc = pl__os_mkdirs_parent(path, err)) != PL_OK)
+        return rc;
+    af = calloc(1, sizeof(*af));
+    if (af == NULL || (af->path = malloc(strlen(path) + 1)) == NULL) {
+        free(af);
+        return pl__error_set(err, PL_ENOMEM, 0, "open_atomic(%s)", path);
+    }
+    strcpy(af->path, path);
+    rc = pl__os_create_temp(path, 0666, &af->tmp, &af->fd, err);
+    if (rc != PL_OK) {
+        af_free(af);
+        return rc;
+    }
+    af->fp = pl__os_fdopen(af->fd, "w+");
+    if (af->fp == NULL) {
+        rc = pl__error_set(err, pl__code_from_os(errno), errno, "fdopen(%s)",
+                           af->tmp);
+        pl__os_close(af->fd, NULL);
+        pl__os_unlink(af->tmp, NULL);
+        af_free(af);
+        return rc;
+    }
+    *out = af;
+    return PL_OK;
+}
+
+FILE *pl_atomic_fp(pl_atomic_file_t *af) {
+    return af != NULL ? af->fp : NULL;
+}
+
+const char *pl_atomic_temp_path(const pl_atomic_file_t *af) {
+    return af != NULL ? af->tmp : NULL;
+}
+
+/*
+ * fflush + fsync + fclose, then publish.  If the data could not be written
+ * the temporary file is removed (it is incomplete); if only the publication
+ * failed it is kept and named in the message.
+ */
+int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
+    int rc = PL_OK;
+
+    if (af == NULL)
+        return pl__error_set(err, PL_EINVAL, 0, "open_atomic: NULL file");
+    if (fflush(af->fp) != 0)
+        rc = pl__error_set(err, pl__code_from_os(errno), errno, "write(%s)",
+                           af->tmp);
+    if (rc == PL_OK)
+        rc = pl__os_fsync(af->fd, af->tmp, err);
+    if (fclose(af->fp) != 0 && rc == PL_OK)
+        rc = pl__error_set(err, pl__code_from_os(errno), errno, "close(%s)",
+                           af->tmp);
+    if (rc != PL_OK)
+        pl__os_unlink(af->tmp, NULL);
+    else
+        rc = pl__os_publish_noreplace(af->tmp, af->path, err);
+    af_free(af);
+    return rc;
+}
+
+void pl_atomic_abort(pl_atomic_file_t *af) {
+    if (af == NULL)
+        return;
+    fclose(af->fp);
+    pl__os_unlink(af->tmp, NULL);
+    af_free(af);
+}

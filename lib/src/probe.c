@@ -1,0 +1,266 @@
+/*
+ * probe.c -- pl_probe(): what locking guarantees a directory's filesystem
+ * gives, from its type (posix/probe_os.c finds it) and from actually locking
+ * a temporary file there; and pl_probe_to_json().
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Network filesystems whose locks the client kernel keeps to itself or
+ * forwards to a server; prefix matches end at '\0' or '.'. */
+static const char *const network_fs[] = {"nfs",
+                                         "nfs4",
+                                         "smb",
+                                         "smb2",
+                                         "smb3",
+                                         "cifs",
+                                         "9p",
+                                         "ceph",
+                                         "afs",
+                                         "coda",
+                                         "ncpfs",
+                                         "lustre",
+                                         "gfs2",
+                                         "ocfs2",
+                                         "glusterfs",
+                                         "gpfs",
+                                         "vboxsf",
+                                         "fuse.sshfs",
+                                         "fuse.smbnetfs",
+                                         "fuse.s3fs",
+                                         "fuse.glusterfs",
+                                         "fuse.rclone",
+                                         "fuse.gcsfuse",
+                                         "fuse.davfs",
+                                         "fuse.curlftpfs",
+                                         "fuse.ceph-fuse",
+                                         "fuse.juicefs",
+                                         "fuse.goofys",
+                                         "fuse.afpfs"};
+
+static const char *const local_fs[] = {
+    "ext2",     "ext3",      "ext4", "tmpfs", "xfs",      "btrfs",
+    "overlay",  "ramfs",     "f2fs", "zfs",   "jfs",      "reiserfs",
+    "vfat",     "exfat",     "ntfs", "ntfs3", "hfs",      "hfsplus",
+    "squashfs", "iso9660",   "proc", "sysfs", "bcachefs", "nilfs2",
+    "devtmpfs", "fuse.plfwd"};
+
+/* FUSE network filesystems that implement no lock operations: the kernel
+ * keeps their locks, so only this mount sees them. */
+static const char *const client_local_fs[] = {
+    "fuse.sshfs",   "fuse.smbnetfs", "fuse.s3fs",      "fuse.rclone",
+    "fuse.gcsfuse", "fuse.davfs",    "fuse.curlftpfs", "fuse.goofys"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int in_list(const char *name, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int classify_network(const char *fstype) {
+    if (in_list(fstype, network_fs, COUNT(network_fs)))
+        return 1;
+    if (in_list(fstype, local_fs, COUNT(local_fs)))
+        return 0;
+    return -1; /* unknown FUSE and unknown types */
+}
+
+static int classify_coherent(const char *fstype, int is_network) {
+    if (in_list(fstype, client_local_fs, COUNT(client_local_fs)))
+        return 0;
+    if (is_network == 0)
+        return 1; /* local, and fuse.plfwd (forwards locks) */
+    return -1;    /* NFS depends on local_lock=..., CIFS on nobrl... */
+}
+
+/* "flock, lockf and OFD" for the set bits. */
+static void backend_list(unsigned bits, char *buf, size_t len) {
+    static const pl_backend_t order[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
+                                         PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
+    static const char *const shown[] = {"flock", "lockf", "OFD", "LockFileEx"};
+    size_t n = 0, count = 0, done = 0;
+
+    for (size_t i = 0; i < COUNT(order); i++)
+        count += (bits >> order[i]) & 1u;
+    buf[0] = '\0';
+    for (size_t i = 0; i < COUNT(order) && n < len; i++) {
+        if (!((bits >> order[i]) & 1u))
+            continue;
+        done++;
+        n += (size_t)snprintf(buf + n, len - n, "%s%s",
+                              done == 1       ? ""
+                              : done == count ? " and "
+                                              : ", ",
+                              shown[i]);
+    }
+}
+
+static void describe(pl_probe_t *p) {
+    char ok[64], poll[64];
+    const char *fs = p->fstype;
+    size_t n;
+    unsigned polling = p->backends_ok & ~p->blocking_ok;
+
+    backend_list(p->backends_ok, ok, sizeof(ok));
+    if (p->backends_ok == 0)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: no lock backend works here", fs);
+    else if (strcmp(fs, "fuse.plfwd") == 0)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: locks are forwarded to the underlying filesystem; "
+                 "%s locks exclude every mount and local process",
+                 fs, ok);
+    else if (p->cross_mount_coherent == 0)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: network filesystem; locks are local to this client; "
+                 "other clients are not excluded",
+                 fs);
+    else if (p->is_network == 0)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: local filesystem; %s locks exclude all processes on "
+                 "this host",
+                 fs, ok);
+    else if (strncmp(fs, "nfs", 3) == 0)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: network filesystem; lockf and OFD locks reach the "
+                 "server unless mounted with local_lock=posix/all (flock is "
+                 "emulated with fcntl locks unless local_lock=flock/all); "
+                 "check the mount options",
+                 fs);
+    else if (p->is_network == 1)
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: network filesystem; %s locks exclude processes on this "
+                 "host; whether other clients are excluded is unknown",
+                 fs, ok);
+    else
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: unknown filesystem; %s locks exclude processes on this "
+                 "host using this mount; other mounts or clients unknown",
+                 fs, ok);
+    if (polling != 0) {
+        backend_list(polling, poll, sizeof(poll));
+        n = strlen(p->guarantee);
+        snprintf(p->guarantee + n, sizeof(p->guarantee) - n,
+                 "; %s cannot wait in the kernel here, so waits poll every "
+                 "check_interval",
+                 poll);
+    }
+}
+
+int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
+    char *dir = NULL;
+    int rc;
+
+    if (path == NULL || out == NULL)
+        return pl__error_set(err, PL_EINVAL, 0, "probe: NULL argument");
+    memset(out, 0, sizeof(*out));
+    out->is_network = -1;
+    out->cross_mount_coherent = -1;
+    if ((rc = pl__os_probe_dir(path, &dir, err)) != PL_OK)
+        return rc;
+    rc = pl__os_fstype(dir, out->fstype, sizeof(out->fstype), &out->fs_magic,
+                       err);
+    if (rc == PL_OK)
+        rc = pl__os_probe_locks(dir, &out->backends_ok, &out->blocking_ok, err);
+    free(dir);
+    if (rc != PL_OK)
+        return rc;
+    out->is_network = classify_network(out->fstype);
+    out->cross_mount_coherent = classify_coherent(out->fstype, out->is_network);
+    describe(out);
+    return PL_OK;
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+typedef struct jbuf {
+    char *p;
+    size_t len, n;
+    int overflow;
+} jbuf_t;
+
+static void jraw(jbuf_t *b, const char *s, size_t n) {
+    if (b->overflow || b->n + n >= b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void jputs(jbuf_t *b, const char *s) {
+    jraw(b, s, strlen(s));
+}
+
+static void jstring(jbuf_t *b, const char *s) {
+    jraw(b, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            jraw(b, esc, 2);
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+            jraw(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            jputs(b, esc);
+        } else {
+            jraw(b, s, 1);
+        }
+    }
+    jraw(b, "\"", 1);
+}
+
+static void jbackends(jbuf_t *b, unsigned bits) {
+    int first = 1;
+    jraw(b, "[", 1);
+    for (int i = PL_BACKEND_FLOCK; i <= PL_BACKEND_LOCKFILEEX; i++) {
+        if (!((bits >> i) & 1u))
+            continue;
+        if (!first)
+            jraw(b, ",", 1);
+        jstring(b, pl_backend_name((pl_backend_t)i));
+        first = 0;
+    }
+    jraw(b, "]", 1);
+}
+
+int pl_probe_to_json(const pl_probe_t *probe, char *buf, size_t len) {
+    jbuf_t b = {buf, len, 0, 0};
+    char num[64];
+
+    if (probe == NULL || buf == NULL || len == 0)
+        return PL_EINVAL;
+    buf[0] = '\0';
+    jputs(&b, "{\"fstype\":");
+    jstring(&b, probe->fstype);
+    snprintf(num, sizeof(num), ",\"fs_magic\":%llu,\"is_network\":%d,",
+             (unsigned long long)probe->fs_magic, probe->is_network);
+    jputs(&b, num);
+    jputs(&b, "\"backends_ok\":");
+    jbackends(&b, probe->backends_ok);
+    jputs(&b, ",\"blocking_ok\":");
+    jbackends(&b, probe->blocking_ok);
+    snprintf(num, sizeof(num), ",\"cross_mount_coherent\":%d,",
+             probe->cross_mount_coherent);
+    jputs(&b, num);
+    jputs(&b, "\"guarantee\":");
+    jstring(&b, probe->guarantee);
+    jputs(&b, "}");
+    if (b.overflow) {
+        buf[0] = '\0';
+        return PL_EINVAL;
+    }
+    return PL_OK;
+}
