@@ -82,7 +82,7 @@ int pl__os_pid_alive(long pid) {
 
 /* getrandom, else a splitmix64 stream seeded from time, pid and a counter. */
 int pl__os_random(void *buf, size_t len) {
-    static _Atomic uint64_t counter;
+    static atomic_uint_fast64_t counter;
     unsigned char *p = buf;
     size_t got = 0;
 
@@ -98,7 +98,7 @@ int pl__os_random(void *buf, size_t len) {
     while (got < len) {
         uint64_t z = (uint64_t)pl__os_monotonic_ns() ^
                      ((uint64_t)getpid() << 32) ^
-                     (counter += 0x9E3779B97F4A7C15u);
+                     (uint64_t)atomic_fetch_add(&counter, 0x9E3779B97F4A7C15u);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
         z ^= z >> 31;
