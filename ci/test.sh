@@ -26,6 +26,15 @@ step "configure + build (-Werror)"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"
 
+step "clang build (-Werror, library, CLI and tests compile)"
+if command -v clang >/dev/null; then
+    cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+        -DPL_WERROR=ON -DPL_BUILD_BENCH=OFF >/dev/null
+    cmake --build build-clang -j"$jobs"
+else
+    echo "clang not installed: skipped"
+fi
+
 step "format check"
 bash ci/format-check.sh
 
