@@ -265,7 +265,9 @@ typedef struct pl_semaphore pl_semaphore_t; /* opaque */
  * same names portalocker uses, so Python and C processes share the slots.
  * name NULL = NamedBoundedSemaphore's "bounded_semaphore.<random>"; directory
  * NULL = the system temporary directory.  opts: timeout, check_interval,
- * fail_when_locked (default 1), backend; mode/flags are ignored.
+ * fail_when_locked (default 1), backend; mode/flags are ignored.  maximum is
+ * 1..1000 (PL_EINVAL otherwise); slot 100 and up are named "{name}.100.lock"
+ * as Python's "{number:02d}" does.
  */
 PL_API int pl_semaphore_open(pl_semaphore_t **out, unsigned maximum,
                              const char *name, const char *directory,

@@ -218,14 +218,36 @@ static const pl__lock_ops_t rlock_ops = {
     "rlock", lock_acquire, lock_release, lock_forget, NULL, NULL,
 };
 
+/*
+ * Every file kind keeps its path absolute (portalocker 4.1.1+), so a
+ * release after chdir() unlinks and unlocks what acquire created.
+ */
+static int file_lock_new(pl_lock_t **out, const pl__lock_ops_t *ops,
+                         const char *path, const pl_lock_options_t *opts,
+                         int default_fail_when_locked) {
+    char *abs = NULL;
+    int rc;
+
+    if (out == NULL)
+        return PL_EINVAL;
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return PL_EINVAL;
+    if ((rc = pl__os_abspath(path, &abs, NULL)) != PL_OK)
+        return rc;
+    rc = pl__lock_new(out, ops, abs, opts, default_fail_when_locked);
+    free(abs);
+    return rc;
+}
+
 int pl_lock_open(pl_lock_t **out, const char *path,
                  const pl_lock_options_t *opts) {
-    return pl__lock_new(out, &lock_ops, path, opts, 0);
+    return file_lock_new(out, &lock_ops, path, opts, 0);
 }
 
 int pl_rlock_open(pl_lock_t **out, const char *path,
                   const pl_lock_options_t *opts) {
-    int rc = pl__lock_new(out, &rlock_ops, path, opts, 0);
+    int rc = file_lock_new(out, &rlock_ops, path, opts, 0);
     if (rc == PL_OK)
         (*out)->reentrant = 1;
     return rc;
@@ -277,7 +299,7 @@ int pl_temporary_lock_open(pl_lock_t **out, const char *path,
     else
         pl_lock_options_init(&o);
     o.mode = "w";
-    return pl__lock_new(out, &temporary_ops, path, &o, 1);
+    return file_lock_new(out, &temporary_ops, path, &o, 1);
 }
 
 /* ---- PidFileLock --------------------------------------------------------- */
@@ -394,8 +416,9 @@ int pl_pidfile_lock_open(pl_lock_t **out, const char *path,
     else
         pl_lock_options_init(&o);
     o.mode = "a";
-    if ((rc = pl__lock_new(out, &pidfile_ops, path, &o, 1)) != PL_OK)
+    if ((rc = file_lock_new(out, &pidfile_ops, path, &o, 1)) != PL_OK)
         return rc;
+    path = (*out)->path; /* absolute */
     n = strlen(path);
     impl = calloc(1, sizeof(*impl));
     if (impl != NULL)

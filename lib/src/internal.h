@@ -150,6 +150,9 @@ int pl__os_create_temp(const char *path, unsigned perms, char **tmp,
 int pl__os_publish_noreplace(const char *tmp, const char *path,
                              pl_error_t *err);
 int pl__os_hostname(char *buf, size_t len);
+/* path made absolute against the current directory, lexically (like
+ * os.path.abspath: no symlinks resolved); *out is malloc'd. */
+int pl__os_abspath(const char *path, char **out, pl_error_t *err);
 
 /* Backends: lock/unlock one descriptor (posix/backend.c). */
 int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PL_SEMAPHORE_MAX 100
+#define PL_SEMAPHORE_MAX 1000
 
 struct pl_semaphore {
     unsigned maximum;

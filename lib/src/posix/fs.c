@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -452,4 +453,33 @@ FILE *pl__os_fdopen(pl_fd_t fd, const char *mode) {
 void pl__os_fclose_discard(FILE *fp) {
     __fpurge(fp);
     fclose(fp);
+}
+
+int pl__os_abspath(const char *path, char **out, pl_error_t *err) {
+    char cwd[PATH_MAX];
+    size_t n, m;
+
+    *out = NULL;
+    if (path[0] == '/') {
+        n = strlen(path);
+        if ((*out = malloc(n + 1)) == NULL)
+            return pl__error_set(err, PL_ENOMEM, 0, "abspath(%s)", path);
+        memcpy(*out, path, n + 1);
+        return PL_OK;
+    }
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        int e = errno;
+        return pl__error_set(err, pl__code_from_os(e), e, "getcwd for %s",
+                             path);
+    }
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    n = strlen(cwd);
+    m = strlen(path);
+    if ((*out = malloc(n + m + 2)) == NULL)
+        return pl__error_set(err, PL_ENOMEM, 0, "abspath(%s)", path);
+    memcpy(*out, cwd, n);
+    (*out)[n] = '/';
+    memcpy(*out + n + 1, path, m + 1);
+    return PL_OK;
 }
