@@ -143,7 +143,7 @@ static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
     int tries;
 
     for (tries = 1; tries <= VERIFY_MAX_TRIES; tries++) {
-        pl_fd_t fd;
+        pl_fd_t fd = PL_INVALID_FD;
         int rc, match;
 
         rc = open_and_lock(lock, path, mode, time_left(timeout, deadline),
