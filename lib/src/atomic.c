@@ -24,13 +24,30 @@ static void af_free(pl_atomic_file_t *af) {
     free(af);
 }
 
+static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
+                           pl_error_t *err);
+
 int pl_open_atomic(pl_atomic_file_t **out, const char *path, pl_error_t *err) {
-    pl_atomic_file_t *af;
+    char *abs;
     int rc;
 
     if (out == NULL || path == NULL || path[0] == '\0')
         return pl__error_set(err, PL_EINVAL, 0, "open_atomic: no path");
     *out = NULL;
+    /* Absolute from here on, so a chdir() before commit changes nothing and
+     * messages name the temporary file usably. */
+    if ((rc = pl__os_abspath(path, &abs, err)) != PL_OK)
+        return rc;
+    rc = open_atomic_abs(out, abs, err);
+    free(abs);
+    return rc;
+}
+
+static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
+                           pl_error_t *err) {
+    pl_atomic_file_t *af;
+    int rc;
+
     if (pl__os_exists(path))
         return pl__error_set(err, PL_EEXIST, 0, "%s: file already exists",
                              path);
