@@ -1,0 +1,798 @@
+/*
+ * contender.c -- the reference contender of the conformance suite: speaks
+ * portalock-conformance/1 (conformance/PROTOCOL.md) on stdin/stdout and
+ * drives the portalock library.
+ *
+ * The suite never takes the lock under test in its own process; it starts
+ * contenders like this one and choreographs them line by line.  Every reply
+ * is one line, flushed at once.  Timestamps are CLOCK_MONOTONIC nanoseconds,
+ * comparable across processes on Linux.
+ *
+ * Usage: pl_contender [--redis URL]
+ *   --redis URL  lock "paths" are channel names and the lock objects are
+ *                pl_redis_lock_open() locks on that server (kind "lock").
+ *   The default backend comes from PORTALOCK_BACKEND (through the library)
+ *   unless a command gives backend=.
+ */
+#include "portalock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROTOCOL    "portalock-conformance/1"
+#define MAX_OBJECTS 16
+#define MAX_ARGS    32
+
+typedef struct obj {
+    int used;
+    char id[32];
+    char kind[16]; /* lock rlock temporary pidfile semaphore */
+    char *path;    /* lock path or Redis channel */
+    char mode[8];
+    int shared;
+    pl_backend_t backend;
+    double timeout;
+    double check_interval;
+    int fail_when_locked;
+    unsigned maximum; /* semaphore */
+    char *name;
+    char *directory;
+    pl_lock_t *lock;
+    pl_semaphore_t *sem;
+    int made_shared; /* the mode lock was created with */
+} obj_t;
+
+typedef struct args {
+    int n;
+    char *key[MAX_ARGS];
+    char *val[MAX_ARGS]; /* NULL for a bare word */
+} args_t;
+
+static obj_t objects[MAX_OBJECTS];
+static char *redis_url; /* pl_redis_options_from_url keeps pointers here */
+static pl_redis_options_t redis_base;
+static int redis_mode;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void reply(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/* Error replies keep the message on one line. */
+static void reply_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_error(int code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    size_t i;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    for (i = 0; msg[i] != '\0'; i++)
+        if (msg[i] == '\n' || msg[i] == '\r')
+            msg[i] = ' ';
+    reply("error %s %s", pl_err_name(code), msg[0] != '\0' ? msg : "-");
+}
+
+/* Decodes %XX in place (values may carry spaces and '=' that way). */
+static void percent_decode(char *s) {
+    char *w = s;
+    while (*s != '\0') {
+        if (s[0] == '%' && s[1] != '\0' && s[2] != '\0') {
+            char hex[3] = {s[1], s[2], '\0'};
+            char *end;
+            long v = strtol(hex, &end, 16);
+            if (*end == '\0') {
+                *w++ = (char)v;
+                s += 3;
+                continue;
+            }
+        }
+        *w++ = *s++;
+    }
+    *w = '\0';
+}
+
+static void split_args(char *line, args_t *a) {
+    char *save = NULL;
+    char *tok;
+    a->n = 0;
+    for (tok = strtok_r(line, " \t", &save); tok != NULL && a->n < MAX_ARGS;
+         tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            percent_decode(eq + 1);
+            a->val[a->n] = eq + 1;
+        } else {
+            a->val[a->n] = NULL;
+        }
+        a->key[a->n] = tok;
+        a->n++;
+    }
+}
+
+static const char *arg(const args_t *a, const char *key) {
+    int i;
+    for (i = 1; i < a->n; i++)
+        if (a->val[i] != NULL && strcmp(a->key[i], key) == 0)
+            return a->val[i];
+    return NULL;
+}
+
+static int has_word(const args_t *a, const char *word) {
+    int i;
+    for (i = 1; i < a->n; i++)
+        if (a->val[i] == NULL && strcmp(a->key[i], word) == 0)
+            return 1;
+    return 0;
+}
+
+/* Seconds; "inf", "forever" and negative numbers wait forever. */
+static int parse_seconds(const char *s, double *out) {
+    char *end;
+    if (strcmp(s, "inf") == 0 || strcmp(s, "forever") == 0) {
+        *out = -1.0;
+        return 0;
+    }
+    *out = strtod(s, &end);
+    return (*end != '\0' || end == s) ? -1 : 0;
+}
+
+static int opt_seconds(const args_t *a, const char *key, double *out,
+                       double dflt) {
+    const char *v = arg(a, key);
+    if (v == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (parse_seconds(v, out) != 0) {
+        reply_error(PL_EINVAL, "%s=%s: not a number of seconds", key, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int opt_int(const args_t *a, const char *key, long *out, long dflt) {
+    const char *v = arg(a, key);
+    char *end;
+    if (v == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    *out = strtol(v, &end, 10);
+    if (*end != '\0' || end == v) {
+        reply_error(PL_EINVAL, "%s=%s: not an integer", key, v);
+        return -1;
+    }
+    return 0;
+}
+
+static obj_t *find_obj(const char *id) {
+    int i;
+    for (i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].used && strcmp(objects[i].id, id) == 0)
+            return &objects[i];
+    return NULL;
+}
+
+static const char *obj_id(const args_t *a) {
+    const char *id = arg(a, "id");
+    return id != NULL ? id : "0";
+}
+
+static obj_t *need_obj(const args_t *a) {
+    obj_t *o = find_obj(obj_id(a));
+    if (o == NULL)
+        reply_error(PL_EINVAL, "no object id=%s (send open first)", obj_id(a));
+    return o;
+}
+
+static int obj_held(const obj_t *o) {
+    if (o->sem != NULL)
+        return pl_semaphore_slot(o->sem) >= 0;
+    return pl_lock_is_held(o->lock);
+}
+
+static const char *obj_errmsg(const obj_t *o) {
+    if (o->sem != NULL)
+        return pl_semaphore_errmsg(o->sem);
+    if (o->lock != NULL)
+        return pl_lock_errmsg(o->lock);
+    return "";
+}
+
+/* (Re)creates the library object in the wanted mode.  Only when not held. */
+static int obj_make(obj_t *o, int shared) {
+    pl_lock_options_t opts;
+    int rc;
+
+    if (o->lock != NULL || o->sem != NULL) {
+        if (o->made_shared == shared)
+            return PL_OK;
+        pl_lock_close(o->lock);
+        o->lock = NULL;
+    }
+    pl_lock_options_init(&opts);
+    opts.mode = o->mode[0] != '\0' ? o->mode : NULL;
+    opts.backend = o->backend;
+    if (o->timeout != PL_UNSET)
+        opts.timeout = o->timeout;
+    if (o->check_interval != PL_UNSET)
+        opts.check_interval = o->check_interval;
+    opts.fail_when_locked = o->fail_when_locked;
+    opts.flags = (shared ? PL_SHARED : PL_EXCLUSIVE) | PL_NON_BLOCKING;
+
+    if (redis_mode) {
+        pl_redis_options_t r = redis_base;
+        if (o->timeout != PL_UNSET)
+            r.timeout = o->timeout;
+        if (o->check_interval != PL_UNSET)
+            r.check_interval = o->check_interval;
+        if (o->fail_when_locked >= 0)
+            r.fail_when_locked = o->fail_when_locked;
+        r.shared = shared;
+        rc = pl_redis_lock_open(&o->lock, o->path, &r);
+    } else if (strcmp(o->kind, "lock") == 0) {
+        rc = pl_lock_open(&o->lock, o->path, &opts);
+    } else if (strcmp(o->kind, "rlock") == 0) {
+        rc = pl_rlock_open(&o->lock, o->path, &opts);
+    } else if (strcmp(o->kind, "temporary") == 0) {
+        rc = pl_temporary_lock_open(&o->lock, o->path, &opts);
+    } else if (strcmp(o->kind, "pidfile") == 0) {
+        rc = pl_pidfile_lock_open(&o->lock, o->path, &opts);
+    } else {
+        rc = pl_semaphore_open(&o->sem, o->maximum, o->name, o->directory,
+                               &opts);
+    }
+    if (rc == PL_OK)
+        o->made_shared = shared;
+    return rc;
+}
+
+static void obj_free(obj_t *o) {
+    pl_lock_close(o->lock);
+    pl_semaphore_close(o->sem);
+    free(o->path);
+    free(o->name);
+    free(o->directory);
+    memset(o, 0, sizeof(*o));
+}
+
+static char *dup_or_null(const char *s) {
+    char *d;
+    if (s == NULL)
+        return NULL;
+    d = malloc(strlen(s) + 1);
+    if (d != NULL)
+        strcpy(d, s);
+    return d;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static void cmd_hello(void) {
+    char backends[64] = "";
+    pl_backend_t b;
+    if (redis_mode) {
+        reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+              "kinds=lock backends=redis "
+              "features=shared,cycle,counter,crash,same-process-objects",
+              PROTOCOL, pl_version(), (long)getpid());
+        return;
+    }
+    for (b = PL_BACKEND_FLOCK; b <= PL_BACKEND_LOCKFILEEX; b++) {
+        if (!pl_backend_available(b))
+            continue;
+        if (backends[0] != '\0')
+            strcat(backends, ",");
+        strcat(backends, pl_backend_name(b));
+    }
+    reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+          "kinds=lock,rlock,temporary,pidfile,semaphore backends=%s "
+          "features=shared,cycle,counter,crash,fork,close-other,write,holder,"
+          "same-process-objects,w-mode",
+          PROTOCOL, pl_version(), (long)getpid(), backends);
+}
+
+static void cmd_open(const args_t *a) {
+    const char *id = obj_id(a);
+    const char *kind = arg(a, "kind");
+    const char *path = arg(a, "path");
+    const char *mode = arg(a, "mode");
+    const char *backend = arg(a, "backend");
+    const char *v;
+    obj_t *o = NULL;
+    long maximum, fwl;
+    double timeout, ci;
+    int i, rc;
+
+    if (kind == NULL)
+        kind = "lock";
+    if (strcmp(kind, "lock") != 0 && strcmp(kind, "rlock") != 0 &&
+        strcmp(kind, "temporary") != 0 && strcmp(kind, "pidfile") != 0 &&
+        strcmp(kind, "semaphore") != 0) {
+        reply_error(PL_EINVAL, "unknown kind '%s'", kind);
+        return;
+    }
+    if (redis_mode && strcmp(kind, "lock") != 0) {
+        reply_error(PL_ENOTSUP, "kind '%s' is not available with --redis",
+                    kind);
+        return;
+    }
+    if (strcmp(kind, "semaphore") != 0 && path == NULL) {
+        reply_error(PL_EINVAL, "open: path= is required");
+        return;
+    }
+    if (strlen(id) >= sizeof(o->id)) {
+        reply_error(PL_EINVAL, "id too long");
+        return;
+    }
+    if (find_obj(id) != NULL) {
+        reply_error(PL_EINVAL, "object id=%s is already open", id);
+        return;
+    }
+    if (opt_seconds(a, "timeout", &timeout, PL_UNSET) != 0 ||
+        opt_seconds(a, "check_interval", &ci, PL_UNSET) != 0 ||
+        opt_int(a, "fail_when_locked", &fwl, -1) != 0 ||
+        opt_int(a, "maximum", &maximum, 1) != 0)
+        return;
+    if (maximum < 1 || maximum > 99) {
+        reply_error(PL_EINVAL, "maximum=%ld out of range 1..99", maximum);
+        return;
+    }
+    for (i = 0; i < MAX_OBJECTS; i++)
+        if (!objects[i].used) {
+            o = &objects[i];
+            break;
+        }
+    if (o == NULL) {
+        reply_error(PL_ENOMEM, "too many objects (max %d)", MAX_OBJECTS);
+        return;
+    }
+    memset(o, 0, sizeof(*o));
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    snprintf(o->kind, sizeof(o->kind), "%s", kind);
+    if (mode != NULL) {
+        if (strlen(mode) >= sizeof(o->mode)) {
+            reply_error(PL_EINVAL, "mode=%s: invalid", mode);
+            return;
+        }
+        snprintf(o->mode, sizeof(o->mode), "%s", mode);
+    }
+    o->backend = PL_BACKEND_DEFAULT;
+    if (backend != NULL && !redis_mode &&
+        pl_backend_from_name(backend, &o->backend) != PL_OK) {
+        reply_error(PL_EINVAL, "unknown backend '%s'", backend);
+        return;
+    }
+    if (o->backend != PL_BACKEND_DEFAULT && !pl_backend_available(o->backend)) {
+        reply_error(PL_ENOTSUP, "backend '%s' is not available here", backend);
+        return;
+    }
+    o->timeout = timeout;
+    o->check_interval = ci;
+    o->fail_when_locked = (int)fwl;
+    o->maximum = (unsigned)maximum;
+    o->path = dup_or_null(path);
+    o->name = dup_or_null(arg(a, "name"));
+    o->directory = dup_or_null(arg(a, "directory"));
+    v = arg(a, "shared");
+    o->shared = has_word(a, "shared") || (v != NULL && strcmp(v, "1") == 0);
+    o->used = 1;
+    rc = obj_make(o, o->shared);
+    if (rc != PL_OK) {
+        reply_error(rc, "open %s %s: %s", kind, path != NULL ? path : "",
+                    pl_strerror(rc));
+        obj_free(o);
+        return;
+    }
+    reply("opened id=%s t=%lld", o->id, (long long)now_ns());
+}
+
+/* One acquire with the per-call overrides; returns the library code. */
+static int do_acquire(obj_t *o, double timeout, double ci, int fwl) {
+    if (o->sem != NULL)
+        return pl_semaphore_acquire_with(o->sem, timeout, ci, fwl);
+    return pl_lock_acquire_with(o->lock, timeout, ci, fwl);
+}
+
+static int do_release(obj_t *o) {
+    if (o->sem != NULL)
+        return pl_semaphore_release(o->sem);
+    return pl_lock_release(o->lock);
+}
+
+static int obj_count(const obj_t *o) {
+    if (o->sem != NULL)
+        return pl_semaphore_slot(o->sem) >= 0 ? 1 : 0;
+    return pl_lock_count(o->lock);
+}
+
+/* Reads the acquire overrides and the mode word; -1 after an error reply. */
+static int acquire_params(const args_t *a, obj_t *o, double *timeout,
+                          double *ci, int *fwl) {
+    long f;
+    int shared = o->made_shared;
+    if (opt_seconds(a, "timeout", timeout, PL_UNSET) != 0 ||
+        opt_seconds(a, "check_interval", ci, PL_UNSET) != 0 ||
+        opt_int(a, "fail_when_locked", &f, -1) != 0)
+        return -1;
+    *fwl = (int)f;
+    if (has_word(a, "shared"))
+        shared = 1;
+    else if (has_word(a, "exclusive"))
+        shared = 0;
+    if (shared != o->made_shared) {
+        int rc;
+        if (o->sem != NULL) {
+            reply_error(PL_EINVAL, "a semaphore has no shared mode");
+            return -1;
+        }
+        if (obj_held(o)) {
+            reply_error(PL_EHELD,
+                        "id=%s is held in the other mode; release first",
+                        o->id);
+            return -1;
+        }
+        rc = obj_make(o, shared);
+        if (rc != PL_OK) {
+            reply_error(rc, "reopen in %s mode: %s",
+                        shared ? "shared" : "exclusive", pl_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void cmd_acquire(const args_t *a) {
+    obj_t *o = need_obj(a);
+    double timeout, ci;
+    int fwl, rc;
+    int64_t t0, t;
+
+    if (o == NULL || acquire_params(a, o, &timeout, &ci, &fwl) != 0)
+        return;
+    t0 = now_ns();
+    rc = do_acquire(o, timeout, ci, fwl);
+    t = now_ns();
+    if (rc == PL_OK)
+        reply("acquired id=%s t0=%lld t=%lld count=%d", o->id, (long long)t0,
+              (long long)t, obj_count(o));
+    else if (rc == PL_ELOCKED)
+        reply("already-locked id=%s t0=%lld t=%lld", o->id, (long long)t0,
+              (long long)t);
+    else if (rc == PL_ETIMEDOUT)
+        reply("timeout id=%s t0=%lld t=%lld", o->id, (long long)t0,
+              (long long)t);
+    else
+        reply_error(rc, "%s", obj_errmsg(o));
+}
+
+static void cmd_release(const args_t *a) {
+    obj_t *o = need_obj(a);
+    int64_t t;
+    int rc;
+    if (o == NULL)
+        return;
+    t = now_ns();
+    rc = do_release(o);
+    if (rc == PL_OK)
+        reply("released id=%s t=%lld count=%d", o->id, (long long)t,
+              obj_count(o));
+    else
+        reply_error(rc, "%s", obj_errmsg(o));
+}
+
+static void cmd_close(const args_t *a) {
+    obj_t *o = need_obj(a);
+    char id[32];
+    if (o == NULL)
+        return;
+    snprintf(id, sizeof(id), "%s", o->id);
+    obj_free(o);
+    reply("closed id=%s t=%lld", id, (long long)now_ns());
+}
+
+/* Read-modify-write of a decimal counter file (while holding the lock). */
+static int bump_counter(const char *path, char *err, size_t errlen) {
+    char buf[32];
+    ssize_t got;
+    long long v = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int len;
+    if (fd < 0) {
+        snprintf(err, errlen, "open(%s): %s", path, strerror(errno));
+        return -1;
+    }
+    got = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (got < 0) {
+        snprintf(err, errlen, "read(%s): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    buf[got] = '\0';
+    if (got > 0)
+        v = strtoll(buf, NULL, 10);
+    len = snprintf(buf, sizeof(buf), "%lld\n", v + 1);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+        snprintf(err, errlen, "write(%s): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void sleep_s(double s) {
+    struct timespec ts;
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void cmd_cycle(const args_t *a) {
+    obj_t *o = need_obj(a);
+    const char *counter;
+    double timeout, ci, hold;
+    long n, i;
+    int fwl, rc;
+    char *out, err[512];
+    size_t cap, len;
+
+    if (o == NULL || acquire_params(a, o, &timeout, &ci, &fwl) != 0 ||
+        opt_int(a, "n", &n, 1) != 0 || opt_seconds(a, "hold", &hold, 0) != 0)
+        return;
+    if (n < 1 || n > 100000) {
+        reply_error(PL_EINVAL, "n=%ld out of range 1..100000", n);
+        return;
+    }
+    counter = arg(a, "counter");
+    cap = (size_t)n * 44 + 128;
+    out = malloc(cap);
+    if (out == NULL) {
+        reply_error(PL_ENOMEM, "cycle: out of memory");
+        return;
+    }
+    len = (size_t)snprintf(out, cap, "cycled id=%s n=%ld intervals=", o->id, n);
+    for (i = 0; i < n; i++) {
+        int64_t ta, tr;
+        rc = do_acquire(o, timeout, ci, fwl);
+        if (rc != PL_OK) {
+            reply_error(rc, "cycle %ld/%ld: acquire: %s", i + 1, n,
+                        obj_errmsg(o));
+            free(out);
+            return;
+        }
+        ta = now_ns();
+        if (counter != NULL && bump_counter(counter, err, sizeof(err)) != 0) {
+            do_release(o);
+            reply_error(PL_EOS, "cycle %ld/%ld: counter: %s", i + 1, n, err);
+            free(out);
+            return;
+        }
+        sleep_s(hold);
+        tr = now_ns();
+        rc = do_release(o);
+        if (rc != PL_OK) {
+            reply_error(rc, "cycle %ld/%ld: release: %s", i + 1, n,
+                        obj_errmsg(o));
+            free(out);
+            return;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld:%lld",
+                                i > 0 ? "," : "", (long long)ta, (long long)tr);
+    }
+    snprintf(out + len, cap - len, " t=%lld", (long long)now_ns());
+    reply("%s", out);
+    free(out);
+}
+
+static void cmd_holder(const args_t *a) {
+    obj_t *o = need_obj(a);
+    pl_holder_info_t info;
+    int rc;
+    if (o == NULL)
+        return;
+    if (o->lock == NULL || strcmp(o->kind, "pidfile") != 0) {
+        reply_error(PL_EINVAL, "holder: id=%s is not a pidfile lock", o->id);
+        return;
+    }
+    rc = pl_pidfile_holder(o->lock, &info);
+    if (rc != PL_OK) {
+        reply_error(rc, "%s", pl_lock_errmsg(o->lock));
+        return;
+    }
+    reply("holder id=%s pid=%ld alive=%d t=%lld", o->id, info.pid, info.alive,
+          (long long)now_ns());
+}
+
+static void cmd_fork_child(const args_t *a) {
+    obj_t *o = need_obj(a);
+    const char *action = arg(a, "action");
+    pid_t pid;
+    int status, code;
+    if (o == NULL)
+        return;
+    if (action == NULL)
+        action = "exit";
+    if (strcmp(action, "exit") != 0 && strcmp(action, "release") != 0 &&
+        strcmp(action, "close") != 0) {
+        reply_error(PL_EINVAL, "fork-child: action=%s (exit|release|close)",
+                    action);
+        return;
+    }
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        reply_error(PL_EOS, "fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        int rc = PL_OK;
+        if (strcmp(action, "release") == 0)
+            rc = do_release(o);
+        else if (strcmp(action, "close") == 0)
+            rc = o->sem != NULL ? pl_semaphore_close(o->sem)
+                                : pl_lock_close(o->lock);
+        _exit(rc < 0 ? -rc : rc);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    code = WIFEXITED(status) ? -WEXITSTATUS(status) : PL_EOS;
+    reply("forked id=%s pid=%ld action=%s result=%s t=%lld", o->id, (long)pid,
+          action, code == 0 ? "PL_OK" : pl_err_name(code), (long long)now_ns());
+}
+
+static void cmd_close_other(const args_t *a) {
+    obj_t *o = need_obj(a);
+    const char *path;
+    int fd;
+    if (o == NULL)
+        return;
+    path = o->lock != NULL ? pl_lock_path(o->lock) : o->path;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        reply_error(PL_EOS, "open(%s): %s", path, strerror(errno));
+        return;
+    }
+    close(fd);
+    reply("closed-other id=%s t=%lld", o->id, (long long)now_ns());
+}
+
+static void cmd_write(const args_t *a) {
+    obj_t *o = need_obj(a);
+    const char *data = arg(a, "data");
+    FILE *f;
+    size_t len;
+    if (o == NULL)
+        return;
+    if (data == NULL)
+        data = "";
+    f = o->lock != NULL ? pl_lock_file(o->lock) : NULL;
+    if (f == NULL) {
+        reply_error(PL_ENOTHELD, "write: id=%s holds no file", o->id);
+        return;
+    }
+    len = strlen(data);
+    if (fwrite(data, 1, len, f) != len || fflush(f) != 0) {
+        reply_error(PL_EOS, "write: %s", strerror(errno));
+        return;
+    }
+    reply("written id=%s bytes=%zu t=%lld", o->id, len, (long long)now_ns());
+}
+
+static void close_all(void) {
+    int i;
+    for (i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].used)
+            obj_free(&objects[i]);
+}
+
+static int dispatch(char *line) {
+    args_t a;
+    const char *c;
+    split_args(line, &a);
+    if (a.n == 0) {
+        reply_error(PL_EINVAL, "empty command");
+        return 0;
+    }
+    c = a.key[0];
+    if (strcmp(c, "hello") == 0)
+        cmd_hello();
+    else if (strcmp(c, "open") == 0)
+        cmd_open(&a);
+    else if (strcmp(c, "acquire") == 0)
+        cmd_acquire(&a);
+    else if (strcmp(c, "release") == 0)
+        cmd_release(&a);
+    else if (strcmp(c, "close") == 0)
+        cmd_close(&a);
+    else if (strcmp(c, "cycle") == 0)
+        cmd_cycle(&a);
+    else if (strcmp(c, "holder") == 0)
+        cmd_holder(&a);
+    else if (strcmp(c, "fork-child") == 0)
+        cmd_fork_child(&a);
+    else if (strcmp(c, "close-other") == 0)
+        cmd_close_other(&a);
+    else if (strcmp(c, "write") == 0)
+        cmd_write(&a);
+    else if (strcmp(c, "crash") == 0) {
+        fflush(stdout);
+        kill(getpid(), SIGKILL);
+        _exit(137); /* not reached */
+    } else if (strcmp(c, "quit") == 0) {
+        close_all();
+        reply("bye t=%lld", (long long)now_ns());
+        return 1;
+    } else
+        reply_error(PL_EINVAL, "unknown command '%s'", c);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
+            pl_error_t err;
+            redis_url = dup_or_null(argv[++i]);
+            pl_redis_options_init(&redis_base);
+            if (redis_url == NULL ||
+                pl_redis_options_from_url(&redis_base, redis_url, &err) !=
+                    PL_OK) {
+                fprintf(stderr, "pl_contender: --redis %s: %s\n", argv[i],
+                        redis_url != NULL ? err.msg : "out of memory");
+                return 2;
+            }
+            redis_mode = 1;
+        } else {
+            fprintf(stderr,
+                    "usage: pl_contender [--redis URL]\n"
+                    "speaks %s on stdin/stdout (see conformance/PROTOCOL.md)\n",
+                    PROTOCOL);
+            return 2;
+        }
+    }
+    /* A suite that died must not leave us blocked writing a reply. */
+    signal(SIGPIPE, SIG_DFL);
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (dispatch(line))
+            break;
+    }
+    free(line);
+    close_all();
+    free(redis_url);
+    return 0;
+}
