@@ -261,9 +261,10 @@ void plt_finish(void) {
         return;
     finished = 1;
     for (i = 0; i < nfailures && i < MAX_FAILURES; i++) {
-        if (i > 0)
-            strncat(all, "; ", sizeof(all) - strlen(all) - 1);
-        strncat(all, failures[i], sizeof(all) - strlen(all) - 1);
+        size_t used = strlen(all);
+        /* Joined with "; ", cut at the buffer's end. */
+        snprintf(all + used, sizeof(all) - used, "%s%.*s", i > 0 ? "; " : "",
+                 (int)(sizeof(all) - used), failures[i]);
     }
     if (nfailures == 0 && forced_verdict[0] != '\0') {
         fprintf(stderr, "[conformance] %s/%s/%s/%s: %s: %s\n", scenario,
