@@ -1,6 +1,6 @@
 /*
  * contender.c -- the reference contender of the conformance suite: speaks
- * portalock-conformance/1 (conformance/PROTOCOL.md) on stdin/stdout and
+ * portalock-conformance/1 (conformance/PLP_PROTOCOL.md) on stdin/stdout and
  * drives the portalock library.
  *
  * The suite never takes the lock under test in its own process; it starts
@@ -15,6 +15,7 @@
  *   unless a command gives backend=.
  */
 #include "portalock.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROTOCOL    "portalock-conformance/1"
 #define MAX_OBJECTS 16
-#define MAX_ARGS    32
 
 typedef struct obj {
     int used;
@@ -53,102 +52,12 @@ typedef struct obj {
     int made_shared; /* the mode lock was created with */
 } obj_t;
 
-typedef struct args {
-    int n;
-    char *key[MAX_ARGS];
-    char *val[MAX_ARGS]; /* NULL for a bare word */
-} args_t;
 
 static obj_t objects[MAX_OBJECTS];
 static char *redis_url; /* pl_redis_options_from_url keeps pointers here */
 static pl_redis_options_t redis_base;
 static int redis_mode;
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void reply(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-}
-
-/* Error replies keep the message on one line. */
-static void reply_error(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void reply_error(int code, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    size_t i;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    for (i = 0; msg[i] != '\0'; i++)
-        if (msg[i] == '\n' || msg[i] == '\r')
-            msg[i] = ' ';
-    reply("error %s %s", pl_err_name(code), msg[0] != '\0' ? msg : "-");
-}
-
-/* Decodes %XX in place (values may carry spaces and '=' that way). */
-static void percent_decode(char *s) {
-    char *w = s;
-    while (*s != '\0') {
-        if (s[0] == '%' && s[1] != '\0' && s[2] != '\0') {
-            char hex[3] = {s[1], s[2], '\0'};
-            char *end;
-            long v = strtol(hex, &end, 16);
-            if (*end == '\0') {
-                *w++ = (char)v;
-                s += 3;
-                continue;
-            }
-        }
-        *w++ = *s++;
-    }
-    *w = '\0';
-}
-
-static void split_args(char *line, args_t *a) {
-    char *save = NULL;
-    char *tok;
-    a->n = 0;
-    for (tok = strtok_r(line, " \t", &save); tok != NULL && a->n < MAX_ARGS;
-         tok = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq != NULL) {
-            *eq = '\0';
-            percent_decode(eq + 1);
-            a->val[a->n] = eq + 1;
-        } else {
-            a->val[a->n] = NULL;
-        }
-        a->key[a->n] = tok;
-        a->n++;
-    }
-}
-
-static const char *arg(const args_t *a, const char *key) {
-    int i;
-    for (i = 1; i < a->n; i++)
-        if (a->val[i] != NULL && strcmp(a->key[i], key) == 0)
-            return a->val[i];
-    return NULL;
-}
-
-static int has_word(const args_t *a, const char *word) {
-    int i;
-    for (i = 1; i < a->n; i++)
-        if (a->val[i] == NULL && strcmp(a->key[i], word) == 0)
-            return 1;
-    return 0;
-}
 
 /* Seconds; "inf", "forever" and negative numbers wait forever. */
 static int parse_seconds(const char *s, double *out) {
@@ -161,22 +70,22 @@ static int parse_seconds(const char *s, double *out) {
     return (*end != '\0' || end == s) ? -1 : 0;
 }
 
-static int opt_seconds(const args_t *a, const char *key, double *out,
+static int opt_seconds(const plp_args_t *a, const char *key, double *out,
                        double dflt) {
-    const char *v = arg(a, key);
+    const char *v = plp_arg(a, key);
     if (v == NULL) {
         *out = dflt;
         return 0;
     }
     if (parse_seconds(v, out) != 0) {
-        reply_error(PL_EINVAL, "%s=%s: not a number of seconds", key, v);
+        plp_reply_error(PL_EINVAL, "%s=%s: not a number of seconds", key, v);
         return -1;
     }
     return 0;
 }
 
-static int opt_int(const args_t *a, const char *key, long *out, long dflt) {
-    const char *v = arg(a, key);
+static int opt_int(const plp_args_t *a, const char *key, long *out, long dflt) {
+    const char *v = plp_arg(a, key);
     char *end;
     if (v == NULL) {
         *out = dflt;
@@ -184,7 +93,7 @@ static int opt_int(const args_t *a, const char *key, long *out, long dflt) {
     }
     *out = strtol(v, &end, 10);
     if (*end != '\0' || end == v) {
-        reply_error(PL_EINVAL, "%s=%s: not an integer", key, v);
+        plp_reply_error(PL_EINVAL, "%s=%s: not an integer", key, v);
         return -1;
     }
     return 0;
@@ -198,15 +107,16 @@ static obj_t *find_obj(const char *id) {
     return NULL;
 }
 
-static const char *obj_id(const args_t *a) {
-    const char *id = arg(a, "id");
+static const char *obj_id(const plp_args_t *a) {
+    const char *id = plp_arg(a, "id");
     return id != NULL ? id : "0";
 }
 
-static obj_t *need_obj(const args_t *a) {
+static obj_t *need_obj(const plp_args_t *a) {
     obj_t *o = find_obj(obj_id(a));
     if (o == NULL)
-        reply_error(PL_EINVAL, "no object id=%s (send open first)", obj_id(a));
+        plp_reply_error(PL_EINVAL, "no object id=%s (send open first)",
+                        obj_id(a));
     return o;
 }
 
@@ -297,10 +207,10 @@ static void cmd_hello(void) {
     char backends[64] = "";
     pl_backend_t b;
     if (redis_mode) {
-        reply("hello protocol=%s impl=portalock version=%s pid=%ld "
-              "kinds=lock backends=redis "
-              "features=shared,cycle,counter,crash,same-process-objects",
-              PROTOCOL, pl_version(), (long)getpid());
+        plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+                  "kinds=lock backends=redis "
+                  "features=shared,cycle,counter,crash,same-process-objects",
+                  PLP_PROTOCOL, pl_version(), (long)getpid());
         return;
     }
     for (b = PL_BACKEND_FLOCK; b <= PL_BACKEND_LOCKFILEEX; b++) {
@@ -310,19 +220,20 @@ static void cmd_hello(void) {
             strcat(backends, ",");
         strcat(backends, pl_backend_name(b));
     }
-    reply("hello protocol=%s impl=portalock version=%s pid=%ld "
-          "kinds=lock,rlock,temporary,pidfile,semaphore backends=%s "
-          "features=shared,cycle,counter,crash,fork,close-other,write,holder,"
-          "same-process-objects,w-mode",
-          PROTOCOL, pl_version(), (long)getpid(), backends);
+    plp_reply(
+        "hello protocol=%s impl=portalock version=%s pid=%ld "
+        "kinds=lock,rlock,temporary,pidfile,semaphore backends=%s "
+        "features=shared,cycle,counter,crash,fork,close-other,write,holder,"
+        "same-process-objects,w-mode",
+        PLP_PROTOCOL, pl_version(), (long)getpid(), backends);
 }
 
-static void cmd_open(const args_t *a) {
+static void cmd_open(const plp_args_t *a) {
     const char *id = obj_id(a);
-    const char *kind = arg(a, "kind");
-    const char *path = arg(a, "path");
-    const char *mode = arg(a, "mode");
-    const char *backend = arg(a, "backend");
+    const char *kind = plp_arg(a, "kind");
+    const char *path = plp_arg(a, "path");
+    const char *mode = plp_arg(a, "mode");
+    const char *backend = plp_arg(a, "backend");
     const char *v;
     obj_t *o = NULL;
     long maximum, fwl;
@@ -334,24 +245,24 @@ static void cmd_open(const args_t *a) {
     if (strcmp(kind, "lock") != 0 && strcmp(kind, "rlock") != 0 &&
         strcmp(kind, "temporary") != 0 && strcmp(kind, "pidfile") != 0 &&
         strcmp(kind, "semaphore") != 0) {
-        reply_error(PL_EINVAL, "unknown kind '%s'", kind);
+        plp_reply_error(PL_EINVAL, "unknown kind '%s'", kind);
         return;
     }
     if (redis_mode && strcmp(kind, "lock") != 0) {
-        reply_error(PL_ENOTSUP, "kind '%s' is not available with --redis",
-                    kind);
+        plp_reply_error(PL_ENOTSUP, "kind '%s' is not available with --redis",
+                        kind);
         return;
     }
     if (strcmp(kind, "semaphore") != 0 && path == NULL) {
-        reply_error(PL_EINVAL, "open: path= is required");
+        plp_reply_error(PL_EINVAL, "open: path= is required");
         return;
     }
     if (strlen(id) >= sizeof(o->id)) {
-        reply_error(PL_EINVAL, "id too long");
+        plp_reply_error(PL_EINVAL, "id too long");
         return;
     }
     if (find_obj(id) != NULL) {
-        reply_error(PL_EINVAL, "object id=%s is already open", id);
+        plp_reply_error(PL_EINVAL, "object id=%s is already open", id);
         return;
     }
     if (opt_seconds(a, "timeout", &timeout, PL_UNSET) != 0 ||
@@ -360,7 +271,7 @@ static void cmd_open(const args_t *a) {
         opt_int(a, "maximum", &maximum, 1) != 0)
         return;
     if (maximum < 1 || maximum > 99) {
-        reply_error(PL_EINVAL, "maximum=%ld out of range 1..99", maximum);
+        plp_reply_error(PL_EINVAL, "maximum=%ld out of range 1..99", maximum);
         return;
     }
     for (i = 0; i < MAX_OBJECTS; i++)
@@ -369,7 +280,7 @@ static void cmd_open(const args_t *a) {
             break;
         }
     if (o == NULL) {
-        reply_error(PL_ENOMEM, "too many objects (max %d)", MAX_OBJECTS);
+        plp_reply_error(PL_ENOMEM, "too many objects (max %d)", MAX_OBJECTS);
         return;
     }
     memset(o, 0, sizeof(*o));
@@ -377,7 +288,7 @@ static void cmd_open(const args_t *a) {
     snprintf(o->kind, sizeof(o->kind), "%s", kind);
     if (mode != NULL) {
         if (strlen(mode) >= sizeof(o->mode)) {
-            reply_error(PL_EINVAL, "mode=%s: invalid", mode);
+            plp_reply_error(PL_EINVAL, "mode=%s: invalid", mode);
             return;
         }
         snprintf(o->mode, sizeof(o->mode), "%s", mode);
@@ -385,11 +296,12 @@ static void cmd_open(const args_t *a) {
     o->backend = PL_BACKEND_DEFAULT;
     if (backend != NULL && !redis_mode &&
         pl_backend_from_name(backend, &o->backend) != PL_OK) {
-        reply_error(PL_EINVAL, "unknown backend '%s'", backend);
+        plp_reply_error(PL_EINVAL, "unknown backend '%s'", backend);
         return;
     }
     if (o->backend != PL_BACKEND_DEFAULT && !pl_backend_available(o->backend)) {
-        reply_error(PL_ENOTSUP, "backend '%s' is not available here", backend);
+        plp_reply_error(PL_ENOTSUP, "backend '%s' is not available here",
+                        backend);
         return;
     }
     o->timeout = timeout;
@@ -397,19 +309,19 @@ static void cmd_open(const args_t *a) {
     o->fail_when_locked = (int)fwl;
     o->maximum = (unsigned)maximum;
     o->path = dup_or_null(path);
-    o->name = dup_or_null(arg(a, "name"));
-    o->directory = dup_or_null(arg(a, "directory"));
-    v = arg(a, "shared");
-    o->shared = has_word(a, "shared") || (v != NULL && strcmp(v, "1") == 0);
+    o->name = dup_or_null(plp_arg(a, "name"));
+    o->directory = dup_or_null(plp_arg(a, "directory"));
+    v = plp_arg(a, "shared");
+    o->shared = plp_has_word(a, "shared") || (v != NULL && strcmp(v, "1") == 0);
     o->used = 1;
     rc = obj_make(o, o->shared);
     if (rc != PL_OK) {
-        reply_error(rc, "open %s %s: %s", kind, path != NULL ? path : "",
-                    pl_strerror(rc));
+        plp_reply_error(rc, "open %s %s: %s", kind, path != NULL ? path : "",
+                        pl_strerror(rc));
         obj_free(o);
         return;
     }
-    reply("opened id=%s t=%lld", o->id, (long long)now_ns());
+    plp_reply("opened id=%s t=%lld", o->id, (long long)plp_now_ns());
 }
 
 /* One acquire with the per-call overrides; returns the library code. */
@@ -432,7 +344,7 @@ static int obj_count(const obj_t *o) {
 }
 
 /* Reads the acquire overrides and the mode word; -1 after an error reply. */
-static int acquire_params(const args_t *a, obj_t *o, double *timeout,
+static int acquire_params(const plp_args_t *a, obj_t *o, double *timeout,
                           double *ci, int *fwl) {
     long f;
     int shared = o->made_shared;
@@ -441,33 +353,33 @@ static int acquire_params(const args_t *a, obj_t *o, double *timeout,
         opt_int(a, "fail_when_locked", &f, -1) != 0)
         return -1;
     *fwl = (int)f;
-    if (has_word(a, "shared"))
+    if (plp_has_word(a, "shared"))
         shared = 1;
-    else if (has_word(a, "exclusive"))
+    else if (plp_has_word(a, "exclusive"))
         shared = 0;
     if (shared != o->made_shared) {
         int rc;
         if (o->sem != NULL) {
-            reply_error(PL_EINVAL, "a semaphore has no shared mode");
+            plp_reply_error(PL_EINVAL, "a semaphore has no shared mode");
             return -1;
         }
         if (obj_held(o)) {
-            reply_error(PL_EHELD,
-                        "id=%s is held in the other mode; release first",
-                        o->id);
+            plp_reply_error(PL_EHELD,
+                            "id=%s is held in the other mode; release first",
+                            o->id);
             return -1;
         }
         rc = obj_make(o, shared);
         if (rc != PL_OK) {
-            reply_error(rc, "reopen in %s mode: %s",
-                        shared ? "shared" : "exclusive", pl_strerror(rc));
+            plp_reply_error(rc, "reopen in %s mode: %s",
+                            shared ? "shared" : "exclusive", pl_strerror(rc));
             return -1;
         }
     }
     return 0;
 }
 
-static void cmd_acquire(const args_t *a) {
+static void cmd_acquire(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     double timeout, ci;
     int fwl, rc;
@@ -475,45 +387,45 @@ static void cmd_acquire(const args_t *a) {
 
     if (o == NULL || acquire_params(a, o, &timeout, &ci, &fwl) != 0)
         return;
-    t0 = now_ns();
+    t0 = plp_now_ns();
     rc = do_acquire(o, timeout, ci, fwl);
-    t = now_ns();
+    t = plp_now_ns();
     if (rc == PL_OK)
-        reply("acquired id=%s t0=%lld t=%lld count=%d", o->id, (long long)t0,
-              (long long)t, obj_count(o));
+        plp_reply("acquired id=%s t0=%lld t=%lld count=%d", o->id,
+                  (long long)t0, (long long)t, obj_count(o));
     else if (rc == PL_ELOCKED)
-        reply("already-locked id=%s t0=%lld t=%lld", o->id, (long long)t0,
-              (long long)t);
+        plp_reply("already-locked id=%s t0=%lld t=%lld", o->id, (long long)t0,
+                  (long long)t);
     else if (rc == PL_ETIMEDOUT)
-        reply("timeout id=%s t0=%lld t=%lld", o->id, (long long)t0,
-              (long long)t);
+        plp_reply("timeout id=%s t0=%lld t=%lld", o->id, (long long)t0,
+                  (long long)t);
     else
-        reply_error(rc, "%s", obj_errmsg(o));
+        plp_reply_error(rc, "%s", obj_errmsg(o));
 }
 
-static void cmd_release(const args_t *a) {
+static void cmd_release(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     int64_t t;
     int rc;
     if (o == NULL)
         return;
-    t = now_ns();
+    t = plp_now_ns();
     rc = do_release(o);
     if (rc == PL_OK)
-        reply("released id=%s t=%lld count=%d", o->id, (long long)t,
-              obj_count(o));
+        plp_reply("released id=%s t=%lld count=%d", o->id, (long long)t,
+                  obj_count(o));
     else
-        reply_error(rc, "%s", obj_errmsg(o));
+        plp_reply_error(rc, "%s", obj_errmsg(o));
 }
 
-static void cmd_close(const args_t *a) {
+static void cmd_close(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     char id[32];
     if (o == NULL)
         return;
     snprintf(id, sizeof(id), "%s", o->id);
     obj_free(o);
-    reply("closed id=%s t=%lld", id, (long long)now_ns());
+    plp_reply("closed id=%s t=%lld", id, (long long)plp_now_ns());
 }
 
 /* Read-modify-write of a decimal counter file (while holding the lock). */
@@ -546,17 +458,8 @@ static int bump_counter(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-static void sleep_s(double s) {
-    struct timespec ts;
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
-static void cmd_cycle(const args_t *a) {
+static void cmd_cycle(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *counter;
     double timeout, ci, hold;
@@ -569,14 +472,14 @@ static void cmd_cycle(const args_t *a) {
         opt_int(a, "n", &n, 1) != 0 || opt_seconds(a, "hold", &hold, 0) != 0)
         return;
     if (n < 1 || n > 100000) {
-        reply_error(PL_EINVAL, "n=%ld out of range 1..100000", n);
+        plp_reply_error(PL_EINVAL, "n=%ld out of range 1..100000", n);
         return;
     }
-    counter = arg(a, "counter");
+    counter = plp_arg(a, "counter");
     cap = (size_t)n * 44 + 128;
     out = malloc(cap);
     if (out == NULL) {
-        reply_error(PL_ENOMEM, "cycle: out of memory");
+        plp_reply_error(PL_ENOMEM, "cycle: out of memory");
         return;
     }
     len = (size_t)snprintf(out, cap, "cycled id=%s n=%ld intervals=", o->id, n);
@@ -584,57 +487,59 @@ static void cmd_cycle(const args_t *a) {
         int64_t ta, tr;
         rc = do_acquire(o, timeout, ci, fwl);
         if (rc != PL_OK) {
-            reply_error(rc, "cycle %ld/%ld: acquire: %s", i + 1, n,
-                        obj_errmsg(o));
+            plp_reply_error(rc, "cycle %ld/%ld: acquire: %s", i + 1, n,
+                            obj_errmsg(o));
             free(out);
             return;
         }
-        ta = now_ns();
+        ta = plp_now_ns();
         if (counter != NULL && bump_counter(counter, err, sizeof(err)) != 0) {
             do_release(o);
-            reply_error(PL_EOS, "cycle %ld/%ld: counter: %s", i + 1, n, err);
+            plp_reply_error(PL_EOS, "cycle %ld/%ld: counter: %s", i + 1, n,
+                            err);
             free(out);
             return;
         }
-        sleep_s(hold);
-        tr = now_ns();
+        plp_sleep_s(hold);
+        tr = plp_now_ns();
         rc = do_release(o);
         if (rc != PL_OK) {
-            reply_error(rc, "cycle %ld/%ld: release: %s", i + 1, n,
-                        obj_errmsg(o));
+            plp_reply_error(rc, "cycle %ld/%ld: release: %s", i + 1, n,
+                            obj_errmsg(o));
             free(out);
             return;
         }
         len += (size_t)snprintf(out + len, cap - len, "%s%lld:%lld",
                                 i > 0 ? "," : "", (long long)ta, (long long)tr);
     }
-    snprintf(out + len, cap - len, " t=%lld", (long long)now_ns());
-    reply("%s", out);
+    snprintf(out + len, cap - len, " t=%lld", (long long)plp_now_ns());
+    plp_reply("%s", out);
     free(out);
 }
 
-static void cmd_holder(const args_t *a) {
+static void cmd_holder(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     pl_holder_info_t info;
     int rc;
     if (o == NULL)
         return;
     if (o->lock == NULL || strcmp(o->kind, "pidfile") != 0) {
-        reply_error(PL_EINVAL, "holder: id=%s is not a pidfile lock", o->id);
+        plp_reply_error(PL_EINVAL, "holder: id=%s is not a pidfile lock",
+                        o->id);
         return;
     }
     rc = pl_pidfile_holder(o->lock, &info);
     if (rc != PL_OK) {
-        reply_error(rc, "%s", pl_lock_errmsg(o->lock));
+        plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
         return;
     }
-    reply("holder id=%s pid=%ld alive=%d t=%lld", o->id, info.pid, info.alive,
-          (long long)now_ns());
+    plp_reply("holder id=%s pid=%ld alive=%d t=%lld", o->id, info.pid,
+              info.alive, (long long)plp_now_ns());
 }
 
-static void cmd_fork_child(const args_t *a) {
+static void cmd_fork_child(const plp_args_t *a) {
     obj_t *o = need_obj(a);
-    const char *action = arg(a, "action");
+    const char *action = plp_arg(a, "action");
     pid_t pid;
     int status, code;
     if (o == NULL)
@@ -643,14 +548,14 @@ static void cmd_fork_child(const args_t *a) {
         action = "exit";
     if (strcmp(action, "exit") != 0 && strcmp(action, "release") != 0 &&
         strcmp(action, "close") != 0) {
-        reply_error(PL_EINVAL, "fork-child: action=%s (exit|release|close)",
-                    action);
+        plp_reply_error(PL_EINVAL, "fork-child: action=%s (exit|release|close)",
+                        action);
         return;
     }
     fflush(stdout);
     pid = fork();
     if (pid < 0) {
-        reply_error(PL_EOS, "fork: %s", strerror(errno));
+        plp_reply_error(PL_EOS, "fork: %s", strerror(errno));
         return;
     }
     if (pid == 0) {
@@ -665,11 +570,12 @@ static void cmd_fork_child(const args_t *a) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     code = WIFEXITED(status) ? -WEXITSTATUS(status) : PL_EOS;
-    reply("forked id=%s pid=%ld action=%s result=%s t=%lld", o->id, (long)pid,
-          action, code == 0 ? "PL_OK" : pl_err_name(code), (long long)now_ns());
+    plp_reply("forked id=%s pid=%ld action=%s result=%s t=%lld", o->id,
+              (long)pid, action, code == 0 ? "PL_OK" : pl_err_name(code),
+              (long long)plp_now_ns());
 }
 
-static void cmd_close_other(const args_t *a) {
+static void cmd_close_other(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *path;
     int fd;
@@ -678,16 +584,16 @@ static void cmd_close_other(const args_t *a) {
     path = o->lock != NULL ? pl_lock_path(o->lock) : o->path;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        reply_error(PL_EOS, "open(%s): %s", path, strerror(errno));
+        plp_reply_error(PL_EOS, "open(%s): %s", path, strerror(errno));
         return;
     }
     close(fd);
-    reply("closed-other id=%s t=%lld", o->id, (long long)now_ns());
+    plp_reply("closed-other id=%s t=%lld", o->id, (long long)plp_now_ns());
 }
 
-static void cmd_write(const args_t *a) {
+static void cmd_write(const plp_args_t *a) {
     obj_t *o = need_obj(a);
-    const char *data = arg(a, "data");
+    const char *data = plp_arg(a, "data");
     FILE *f;
     size_t len;
     if (o == NULL)
@@ -696,15 +602,16 @@ static void cmd_write(const args_t *a) {
         data = "";
     f = o->lock != NULL ? pl_lock_file(o->lock) : NULL;
     if (f == NULL) {
-        reply_error(PL_ENOTHELD, "write: id=%s holds no file", o->id);
+        plp_reply_error(PL_ENOTHELD, "write: id=%s holds no file", o->id);
         return;
     }
     len = strlen(data);
     if (fwrite(data, 1, len, f) != len || fflush(f) != 0) {
-        reply_error(PL_EOS, "write: %s", strerror(errno));
+        plp_reply_error(PL_EOS, "write: %s", strerror(errno));
         return;
     }
-    reply("written id=%s bytes=%zu t=%lld", o->id, len, (long long)now_ns());
+    plp_reply("written id=%s bytes=%zu t=%lld", o->id, len,
+              (long long)plp_now_ns());
 }
 
 static void close_all(void) {
@@ -715,11 +622,11 @@ static void close_all(void) {
 }
 
 static int dispatch(char *line) {
-    args_t a;
+    plp_args_t a;
     const char *c;
-    split_args(line, &a);
+    plp_split_args(line, &a);
     if (a.n == 0) {
-        reply_error(PL_EINVAL, "empty command");
+        plp_reply_error(PL_EINVAL, "empty command");
         return 0;
     }
     c = a.key[0];
@@ -749,10 +656,10 @@ static int dispatch(char *line) {
         _exit(137); /* not reached */
     } else if (strcmp(c, "quit") == 0) {
         close_all();
-        reply("bye t=%lld", (long long)now_ns());
+        plp_reply("bye t=%lld", (long long)plp_now_ns());
         return 1;
     } else
-        reply_error(PL_EINVAL, "unknown command '%s'", c);
+        plp_reply_error(PL_EINVAL, "unknown command '%s'", c);
     return 0;
 }
 
@@ -776,10 +683,11 @@ int main(int argc, char **argv) {
             }
             redis_mode = 1;
         } else {
-            fprintf(stderr,
-                    "usage: pl_contender [--redis URL]\n"
-                    "speaks %s on stdin/stdout (see conformance/PROTOCOL.md)\n",
-                    PROTOCOL);
+            fprintf(
+                stderr,
+                "usage: pl_contender [--redis URL]\n"
+                "speaks %s on stdin/stdout (see conformance/PLP_PROTOCOL.md)\n",
+                PLP_PROTOCOL);
             return 2;
         }
     }

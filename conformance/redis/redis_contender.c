@@ -2,8 +2,8 @@
  * redis_contender.c -- pl_redis_contender: a contender for the Redis
  * conformance cases.  It speaks the portalock-conformance/1 lines the
  * generic contender speaks (hello, open, acquire, release, cycle, crash,
- * quit; see conformance/PROTOCOL.md) on pl_redis_lock_open() locks, and adds
- * what only a Redis lock has:
+ * quit; see conformance/PLP_PROTOCOL.md) on pl_redis_lock_open() locks, and
+ * adds what only a Redis lock has:
  *
  *   open ... [shared] [unavailable_timeout=S] [evict_stalled=0|1]
  *   acquired ... token=N           fencing token of the grant
@@ -16,6 +16,7 @@
  * Usage: pl_redis_contender --redis URL
  */
 #include "portalock.h"
+#include "proto.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -27,9 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROTOCOL    "portalock-conformance/1"
 #define MAX_OBJECTS 8
-#define MAX_ARGS    32
 
 typedef struct obj {
     char id[32];
@@ -37,93 +36,13 @@ typedef struct obj {
     atomic_int lost; /* on_lost calls */
 } obj_t;
 
-typedef struct args {
-    int n;
-    char *key[MAX_ARGS];
-    char *val[MAX_ARGS];
-} args_t;
 
 static obj_t objects[MAX_OBJECTS];
 static pl_redis_options_t base;
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
-static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void reply(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-}
-
-static void reply_error(int code, const char *msg) {
-    char buf[512];
-    size_t i;
-    snprintf(buf, sizeof(buf), "%s", msg[0] != '\0' ? msg : "-");
-    for (i = 0; buf[i] != '\0'; i++)
-        if (buf[i] == '\n' || buf[i] == '\r')
-            buf[i] = ' ';
-    reply("error %s %s", pl_err_name(code), buf);
-}
-
-/* Decodes %XX in place (values carry spaces that way). */
-static void percent_decode(char *s) {
-    char *w = s;
-    while (*s != '\0') {
-        char hex[3] = {s[0] == '%' ? s[1] : '\0', s[0] == '%' ? s[2] : '\0',
-                       '\0'};
-        char *end;
-        long v = hex[0] != '\0' && hex[1] != '\0' ? strtol(hex, &end, 16) : -1;
-        if (v >= 0 && *end == '\0') {
-            *w++ = (char)v;
-            s += 3;
-        } else {
-            *w++ = *s++;
-        }
-    }
-    *w = '\0';
-}
-
-static void split_args(char *line, args_t *a) {
-    char *save = NULL, *tok;
-    a->n = 0;
-    for (tok = strtok_r(line, " \t", &save); tok != NULL && a->n < MAX_ARGS;
-         tok = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(tok, '=');
-        a->val[a->n] = NULL;
-        if (eq != NULL) {
-            *eq = '\0';
-            percent_decode(eq + 1);
-            a->val[a->n] = eq + 1;
-        }
-        a->key[a->n++] = tok;
-    }
-}
-
-static const char *arg(const args_t *a, const char *key) {
-    int i;
-    for (i = 1; i < a->n; i++)
-        if (a->val[i] != NULL && strcmp(a->key[i], key) == 0)
-            return a->val[i];
-    return NULL;
-}
-
-static int has_word(const args_t *a, const char *word) {
-    int i;
-    for (i = 1; i < a->n; i++)
-        if (a->val[i] == NULL && strcmp(a->key[i], word) == 0)
-            return 1;
-    return 0;
-}
-
-static double arg_seconds(const args_t *a, const char *key, double dflt) {
-    const char *v = arg(a, key);
+static double arg_seconds(const plp_args_t *a, const char *key, double dflt) {
+    const char *v = plp_arg(a, key);
     if (v == NULL)
         return dflt;
     if (strcmp(v, "inf") == 0 || strcmp(v, "forever") == 0)
@@ -131,13 +50,13 @@ static double arg_seconds(const args_t *a, const char *key, double dflt) {
     return strtod(v, NULL);
 }
 
-static long arg_long(const args_t *a, const char *key, long dflt) {
-    const char *v = arg(a, key);
+static long arg_long(const plp_args_t *a, const char *key, long dflt) {
+    const char *v = plp_arg(a, key);
     return v != NULL ? strtol(v, NULL, 10) : dflt;
 }
 
-static obj_t *find(const args_t *a, int create) {
-    const char *id = arg(a, "id");
+static obj_t *find(const plp_args_t *a, int create) {
+    const char *id = plp_arg(a, "id");
     obj_t *free_slot = NULL;
     int i;
     if (id == NULL)
@@ -160,14 +79,14 @@ static void on_lost(pl_lock_t *lock, int reason, void *arg) {
     atomic_fetch_add(&o->lost, 1);
 }
 
-static void cmd_open(const args_t *a) {
+static void cmd_open(const plp_args_t *a) {
     pl_redis_options_t r = base;
-    const char *path = arg(a, "path");
+    const char *path = plp_arg(a, "path");
     obj_t *o = find(a, 1);
     int rc;
 
     if (o == NULL || path == NULL) {
-        reply_error(PL_EINVAL, "open: need path= and a new id=");
+        plp_reply_error(PL_EINVAL, "open: need path= and a new id=");
         return;
     }
     r.timeout = arg_seconds(a, "timeout", r.timeout);
@@ -176,83 +95,75 @@ static void cmd_open(const args_t *a) {
     r.unavailable_timeout =
         arg_seconds(a, "unavailable_timeout", r.unavailable_timeout);
     r.evict_stalled = (int)arg_long(a, "evict_stalled", r.evict_stalled);
-    r.shared = has_word(a, "shared") || arg_long(a, "shared", 0) == 1;
+    r.shared = plp_has_word(a, "shared") || arg_long(a, "shared", 0) == 1;
     r.on_lost = on_lost;
     r.on_lost_arg = o;
     atomic_store(&o->lost, 0);
     rc = pl_redis_lock_open(&o->lock, path, &r);
     if (rc != PL_OK) {
         o->lock = NULL;
-        reply_error(rc, pl_strerror(rc));
+        plp_reply_error(rc, "%s", pl_strerror(rc));
         return;
     }
-    reply("opened id=%s t=%lld", o->id, (long long)now_ns());
+    plp_reply("opened id=%s t=%lld", o->id, (long long)plp_now_ns());
 }
 
-static void cmd_acquire(const args_t *a) {
+static void cmd_acquire(const plp_args_t *a) {
     obj_t *o = find(a, 0);
     int64_t t0, t;
     int rc;
     if (o == NULL) {
-        reply_error(PL_EINVAL, "no such object");
+        plp_reply_error(PL_EINVAL, "no such object");
         return;
     }
-    t0 = now_ns();
+    t0 = plp_now_ns();
     rc = pl_lock_acquire_with(o->lock, arg_seconds(a, "timeout", PL_UNSET),
                               arg_seconds(a, "check_interval", PL_UNSET),
                               (int)arg_long(a, "fail_when_locked", -1));
-    t = now_ns();
+    t = plp_now_ns();
     if (rc == PL_OK)
-        reply("acquired id=%s t0=%lld t=%lld count=1 token=%llu", o->id,
-              (long long)t0, (long long)t,
-              (unsigned long long)pl_lock_fencing_token(o->lock));
+        plp_reply("acquired id=%s t0=%lld t=%lld count=1 token=%llu", o->id,
+                  (long long)t0, (long long)t,
+                  (unsigned long long)pl_lock_fencing_token(o->lock));
     else if (rc == PL_ELOCKED)
-        reply("already-locked id=%s t0=%lld t=%lld", o->id, (long long)t0,
-              (long long)t);
+        plp_reply("already-locked id=%s t0=%lld t=%lld", o->id, (long long)t0,
+                  (long long)t);
     else if (rc == PL_ETIMEDOUT)
-        reply("timeout id=%s t0=%lld t=%lld", o->id, (long long)t0,
-              (long long)t);
+        plp_reply("timeout id=%s t0=%lld t=%lld", o->id, (long long)t0,
+                  (long long)t);
     else
-        reply_error(rc, pl_lock_errmsg(o->lock));
+        plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
 }
 
-static void cmd_release(const args_t *a) {
+static void cmd_release(const plp_args_t *a) {
     obj_t *o = find(a, 0);
-    int64_t t = now_ns();
+    int64_t t = plp_now_ns();
     int rc;
     if (o == NULL) {
-        reply_error(PL_EINVAL, "no such object");
+        plp_reply_error(PL_EINVAL, "no such object");
         return;
     }
     rc = pl_lock_release(o->lock);
     if (rc == PL_OK)
-        reply("released id=%s t=%lld count=0", o->id, (long long)t);
+        plp_reply("released id=%s t=%lld count=0", o->id, (long long)t);
     else
-        reply_error(rc, pl_lock_errmsg(o->lock));
+        plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
 }
 
-static void cmd_check(const args_t *a) {
+static void cmd_check(const plp_args_t *a) {
     obj_t *o = find(a, 0);
     int rc;
     if (o == NULL) {
-        reply_error(PL_EINVAL, "no such object");
+        plp_reply_error(PL_EINVAL, "no such object");
         return;
     }
     rc = pl_lock_check(o->lock);
-    reply("checked id=%s result=%s lost=%d t=%lld", o->id, pl_err_name(rc),
-          atomic_load(&o->lost), (long long)now_ns());
+    plp_reply("checked id=%s result=%s lost=%d t=%lld", o->id, pl_err_name(rc),
+              atomic_load(&o->lost), (long long)plp_now_ns());
 }
 
-static void sleep_s(double s) {
-    struct timespec ts;
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    nanosleep(&ts, NULL);
-}
 
-static void cmd_cycle(const args_t *a) {
+static void cmd_cycle(const plp_args_t *a) {
     obj_t *o = find(a, 0);
     long n = arg_long(a, "n", 1), i;
     double hold = arg_seconds(a, "hold", 0), timeout;
@@ -261,7 +172,7 @@ static void cmd_cycle(const args_t *a) {
     int rc;
 
     if (o == NULL || n < 1 || n > 100000) {
-        reply_error(PL_EINVAL, "cycle: bad id or n");
+        plp_reply_error(PL_EINVAL, "cycle: bad id or n");
         return;
     }
     timeout = arg_seconds(a, "timeout", PL_UNSET);
@@ -271,7 +182,7 @@ static void cmd_cycle(const args_t *a) {
     if (iv == NULL || tk == NULL) {
         free(iv);
         free(tk);
-        reply_error(PL_ENOMEM, "cycle: out of memory");
+        plp_reply_error(PL_ENOMEM, "cycle: out of memory");
         return;
     }
     iv[0] = tk[0] = '\0';
@@ -279,24 +190,24 @@ static void cmd_cycle(const args_t *a) {
         int64_t ta, tr;
         rc = pl_lock_acquire_with(o->lock, timeout, PL_UNSET, -1);
         if (rc != PL_OK) {
-            reply_error(rc, pl_lock_errmsg(o->lock));
+            plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
             goto out;
         }
-        ta = now_ns();
+        ta = plp_now_ns();
         lt += (size_t)snprintf(
             tk + lt, cap - lt, "%s%llu", i > 0 ? "," : "",
             (unsigned long long)pl_lock_fencing_token(o->lock));
-        sleep_s(hold);
-        tr = now_ns();
+        plp_sleep_s(hold);
+        tr = plp_now_ns();
         if ((rc = pl_lock_release(o->lock)) != PL_OK) {
-            reply_error(rc, pl_lock_errmsg(o->lock));
+            plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
             goto out;
         }
         li += (size_t)snprintf(iv + li, cap - li, "%s%lld:%lld",
                                i > 0 ? "," : "", (long long)ta, (long long)tr);
     }
-    reply("cycled id=%s n=%ld intervals=%s tokens=%s t=%lld", o->id, n, iv, tk,
-          (long long)now_ns());
+    plp_reply("cycled id=%s n=%ld intervals=%s tokens=%s t=%lld", o->id, n, iv,
+              tk, (long long)plp_now_ns());
 out:
     free(iv);
     free(tk);
@@ -307,34 +218,34 @@ static int cmp_i64(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-static void cmd_bench(const args_t *a) {
+static void cmd_bench(const plp_args_t *a) {
     obj_t *o = find(a, 0);
     long n = arg_long(a, "n", 1000), i;
     int64_t *d;
     if (o == NULL || n < 10 || n > 1000000) {
-        reply_error(PL_EINVAL, "bench: bad id or n");
+        plp_reply_error(PL_EINVAL, "bench: bad id or n");
         return;
     }
     d = malloc((size_t)n * sizeof(*d));
     if (d == NULL) {
-        reply_error(PL_ENOMEM, "bench: out of memory");
+        plp_reply_error(PL_ENOMEM, "bench: out of memory");
         return;
     }
     for (i = 0; i < n; i++) {
-        int64_t t0 = now_ns();
+        int64_t t0 = plp_now_ns();
         int rc = pl_lock_acquire_with(o->lock, 5, PL_UNSET, -1);
         if (rc == PL_OK)
             rc = pl_lock_release(o->lock);
         if (rc != PL_OK) {
-            reply_error(rc, pl_lock_errmsg(o->lock));
+            plp_reply_error(rc, "%s", pl_lock_errmsg(o->lock));
             free(d);
             return;
         }
-        d[i] = now_ns() - t0;
+        d[i] = plp_now_ns() - t0;
     }
     qsort(d, (size_t)n, sizeof(*d), cmp_i64);
-    reply("bench id=%s n=%ld p50_us=%.1f p99_us=%.1f", o->id, n,
-          (double)d[n / 2] / 1e3, (double)d[n * 99 / 100] / 1e3);
+    plp_reply("bench id=%s n=%ld p50_us=%.1f p99_us=%.1f", o->id, n,
+              (double)d[n / 2] / 1e3, (double)d[n * 99 / 100] / 1e3);
     free(d);
 }
 
@@ -348,15 +259,15 @@ static void close_all(void) {
 }
 
 static int dispatch(char *line) {
-    args_t a;
-    split_args(line, &a);
+    plp_args_t a;
+    plp_split_args(line, &a);
     if (a.n == 0)
-        reply_error(PL_EINVAL, "empty command");
+        plp_reply_error(PL_EINVAL, "empty command");
     else if (strcmp(a.key[0], "hello") == 0)
-        reply("hello protocol=%s impl=portalock version=%s pid=%ld "
-              "kinds=lock backends=redis "
-              "features=shared,cycle,crash,token,check,lost,bench",
-              PROTOCOL, pl_version(), (long)getpid());
+        plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+                  "kinds=lock backends=redis "
+                  "features=shared,cycle,crash,token,check,lost,bench",
+                  PLP_PROTOCOL, pl_version(), (long)getpid());
     else if (strcmp(a.key[0], "open") == 0)
         cmd_open(&a);
     else if (strcmp(a.key[0], "acquire") == 0)
@@ -374,10 +285,10 @@ static int dispatch(char *line) {
         kill(getpid(), SIGKILL);
     } else if (strcmp(a.key[0], "quit") == 0) {
         close_all();
-        reply("bye t=%lld", (long long)now_ns());
+        plp_reply("bye t=%lld", (long long)plp_now_ns());
         return 1;
     } else
-        reply_error(PL_EINVAL, "unknown command");
+        plp_reply_error(PL_EINVAL, "unknown command");
     return 0;
 }
 

@@ -39,9 +39,9 @@ extern "C" {
 # define PL_API
 #endif
 
-#define PL_VERSION_MAJOR 0
-#define PL_VERSION_MINOR 1
-#define PL_VERSION_PATCH 0
+#define PL_VERSION_MAJOR  0
+#define PL_VERSION_MINOR  1
+#define PL_VERSION_PATCH  0
 #define PL_VERSION_STRING "0.1.0"
 
 /* ------------------------------------------------------------------------ */
@@ -96,9 +96,9 @@ PL_API const char *pl_err_name(int err); /* "PL_ELOCKED"; never NULL */
  * pl_probe, pl_open_atomic...).  Pass NULL when the code is enough.
  */
 typedef struct pl_error {
-    int code;       /* the same pl_err_t the call returned */
-    int os_error;   /* errno / GetLastError(), 0 if none */
-    char msg[256];  /* e.g. "open(/x/y.lock): No such file or directory" */
+    int code;      /* the same pl_err_t the call returned */
+    int os_error;  /* errno / GetLastError(), 0 if none */
+    char msg[256]; /* e.g. "open(/x/y.lock): No such file or directory" */
 } pl_error_t;
 
 PL_API const char *pl_version(void); /* "0.1.0" */
@@ -116,10 +116,10 @@ typedef intptr_t pl_fd_t; /* int fd on POSIX, HANDLE on Windows */
 #define PL_NON_BLOCKING 0x4u /* LOCK_NB */
 
 typedef enum pl_backend {
-    PL_BACKEND_DEFAULT = 0, /* process default: PORTALOCK_BACKEND or flock */
-    PL_BACKEND_FLOCK = 1,   /* flock(2): per open file description */
-    PL_BACKEND_LOCKF = 2,   /* fcntl F_SETLK whole file: per process */
-    PL_BACKEND_OFD = 3,     /* fcntl F_OFD_SETLK (Linux): per description */
+    PL_BACKEND_DEFAULT = 0,   /* process default: PORTALOCK_BACKEND or flock */
+    PL_BACKEND_FLOCK = 1,     /* flock(2): per open file description */
+    PL_BACKEND_LOCKF = 2,     /* fcntl F_SETLK whole file: per process */
+    PL_BACKEND_OFD = 3,       /* fcntl F_OFD_SETLK (Linux): per description */
     PL_BACKEND_LOCKFILEEX = 4 /* Windows LockFileEx */
 } pl_backend_t;
 
@@ -243,9 +243,9 @@ PL_API int pl_lock_os_error(const pl_lock_t *lock);
 PL_API const char *pl_lock_errmsg(const pl_lock_t *lock);
 
 typedef struct pl_holder_info {
-    long pid;        /* 0 if unknown */
-    int alive;       /* 1 alive, 0 dead, -1 unknown (e.g. another host) */
-    char host[256];  /* holder's host name if recorded, else "" */
+    long pid;       /* 0 if unknown */
+    int alive;      /* 1 alive, 0 dead, -1 unknown (e.g. another host) */
+    char host[256]; /* holder's host name if recorded, else "" */
 } pl_holder_info_t;
 
 /* PidFileLock: who holds the lock (after PL_ELOCKED/PL_ETIMEDOUT, or any
@@ -283,7 +283,7 @@ PL_API int pl_semaphore_acquire_with(pl_semaphore_t *sem, double timeout,
                                      double check_interval,
                                      int fail_when_locked);
 PL_API int pl_semaphore_release(pl_semaphore_t *sem);
-PL_API int pl_semaphore_close(pl_semaphore_t *sem); /* NULL-safe */
+PL_API int pl_semaphore_close(pl_semaphore_t *sem);      /* NULL-safe */
 PL_API int pl_semaphore_slot(const pl_semaphore_t *sem); /* -1 if none */
 PL_API const char *pl_semaphore_name(const pl_semaphore_t *sem);
 /* Path of slot i (valid until close), NULL if out of range. */
@@ -320,15 +320,15 @@ PL_API void pl_atomic_abort(pl_atomic_file_t *af);
 /* ------------------------------------------------------------------------ */
 
 typedef struct pl_probe {
-    char fstype[64];       /* "ext4", "tmpfs", "fuse.sshfs", "nfs"... */
-    uint64_t fs_magic;     /* statfs f_type (0 on Windows) */
-    int is_network;        /* 1 network filesystem, 0 local, -1 unknown */
-    unsigned backends_ok;  /* bit (1u << pl_backend_t) per working backend */
-    unsigned blocking_ok;  /* same bits: a blocking wait woke on release */
+    char fstype[64];          /* "ext4", "tmpfs", "fuse.sshfs", "nfs"... */
+    uint64_t fs_magic;        /* statfs f_type (0 on Windows) */
+    int is_network;           /* 1 network filesystem, 0 local, -1 unknown */
+    unsigned backends_ok;     /* bit (1u << pl_backend_t) per working backend */
+    unsigned blocking_ok;     /* same bits: a blocking wait woke on release */
     int cross_mount_coherent; /* 1 yes, 0 no (locks local to this client),
                                  -1 unknown */
-    char guarantee[512];   /* one line, e.g. "fuse.sshfs: locks are local to
-                              this client; other clients are not excluded" */
+    char guarantee[512];      /* one line, e.g. "fuse.sshfs: locks are local to
+                                 this client; other clients are not excluded" */
 } pl_probe_t;
 
 /*
@@ -346,21 +346,21 @@ PL_API int pl_probe_to_json(const pl_probe_t *probe, char *buf, size_t len);
 /* ------------------------------------------------------------------------ */
 
 typedef struct pl_redis_options {
-    const char *host;          /* "127.0.0.1"; ignored if unix_socket */
-    int port;                  /* 6379 */
-    const char *unix_socket;   /* path, or NULL */
-    const char *username;      /* ACL user, or NULL */
-    const char *password;      /* or NULL */
-    double connect_timeout;    /* seconds; default 1 */
-    double command_timeout;    /* seconds; default 2 */
-    double timeout;            /* acquire timeout; default 5 */
-    double check_interval;     /* safety re-check while waiting; 0.25 */
-    int fail_when_locked;      /* default 0 */
-    int shared;                /* 1 = shared (reader) mode */
-    double unavailable_timeout;/* a holder that answers no liveness ping for
-                                  this long is evicted; default 1 */
-    int evict_stalled;         /* 1 = evict stalled holders (needs CLIENT
-                                  KILL rights); default 1 */
+    const char *host;           /* "127.0.0.1"; ignored if unix_socket */
+    int port;                   /* 6379 */
+    const char *unix_socket;    /* path, or NULL */
+    const char *username;       /* ACL user, or NULL */
+    const char *password;       /* or NULL */
+    double connect_timeout;     /* seconds; default 1 */
+    double command_timeout;     /* seconds; default 2 */
+    double timeout;             /* acquire timeout; default 5 */
+    double check_interval;      /* safety re-check while waiting; 0.25 */
+    int fail_when_locked;       /* default 0 */
+    int shared;                 /* 1 = shared (reader) mode */
+    double unavailable_timeout; /* a holder that answers no liveness ping for
+                                   this long is evicted; default 1 */
+    int evict_stalled;          /* 1 = evict stalled holders (needs CLIENT
+                                   KILL rights); default 1 */
     /* Called (from the library's watcher thread) when a held lock is lost. */
     void (*on_lost)(pl_lock_t *lock, int reason, void *arg);
     void *on_lost_arg;

@@ -1,0 +1,105 @@
+/*
+ * proto.c -- see proto.h.
+ */
+#include "proto.h"
+
+#include "portalock.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t plp_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void plp_sleep_s(double s) {
+    struct timespec ts;
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Decodes %XX in place (values may carry spaces and '=' that way). */
+static void percent_decode(char *s) {
+    char *w = s;
+    while (*s != '\0') {
+        if (s[0] == '%' && s[1] != '\0' && s[2] != '\0') {
+            char hex[3] = {s[1], s[2], '\0'};
+            char *end;
+            long v = strtol(hex, &end, 16);
+            if (*end == '\0') {
+                *w++ = (char)v;
+                s += 3;
+                continue;
+            }
+        }
+        *w++ = *s++;
+    }
+    *w = '\0';
+}
+
+void plp_split_args(char *line, plp_args_t *a) {
+    char *save = NULL;
+    char *tok;
+    a->n = 0;
+    for (tok = strtok_r(line, " \t", &save); tok != NULL && a->n < PLP_MAX_ARGS;
+         tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            percent_decode(eq + 1);
+            a->val[a->n] = eq + 1;
+        } else {
+            a->val[a->n] = NULL;
+        }
+        a->key[a->n] = tok;
+        a->n++;
+    }
+}
+
+const char *plp_arg(const plp_args_t *a, const char *key) {
+    int i;
+    for (i = 1; i < a->n; i++)
+        if (a->val[i] != NULL && strcmp(a->key[i], key) == 0)
+            return a->val[i];
+    return NULL;
+}
+
+int plp_has_word(const plp_args_t *a, const char *word) {
+    int i;
+    for (i = 1; i < a->n; i++)
+        if (a->val[i] == NULL && strcmp(a->key[i], word) == 0)
+            return 1;
+    return 0;
+}
+
+void plp_reply(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void plp_reply_error(int code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    size_t i;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    for (i = 0; msg[i] != '\0'; i++)
+        if (msg[i] == '\n' || msg[i] == '\r')
+            msg[i] = ' ';
+    plp_reply("error %s %s", pl_err_name(code), msg[0] != '\0' ? msg : "-");
+}

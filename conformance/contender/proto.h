@@ -1,0 +1,40 @@
+/*
+ * proto.h -- the line plumbing every C contender of portalock-conformance/1
+ * shares (conformance/PROTOCOL.md): reading a command into words and
+ * key=value tokens, %XX decoding, one-line replies, the monotonic clock.
+ * The contenders (contender.c, redis/redis_contender.c) keep only their
+ * commands.
+ */
+#ifndef PL_CONTENDER_PROTO_H
+#define PL_CONTENDER_PROTO_H
+
+#include <stdint.h>
+
+#define PLP_PROTOCOL "portalock-conformance/1"
+#define PLP_MAX_ARGS 32
+
+/* One command: key[0] is the verb; val[i] is NULL for a bare word. */
+typedef struct plp_args {
+    int n;
+    char *key[PLP_MAX_ARGS];
+    char *val[PLP_MAX_ARGS];
+} plp_args_t;
+
+/* CLOCK_MONOTONIC in nanoseconds (system-wide on Linux). */
+int64_t plp_now_ns(void);
+void plp_sleep_s(double seconds);
+
+/* Splits line in place; values are %XX-decoded. */
+void plp_split_args(char *line, plp_args_t *a);
+/* The value of key=..., NULL if absent. */
+const char *plp_arg(const plp_args_t *a, const char *key);
+/* 1 if the bare word is present. */
+int plp_has_word(const plp_args_t *a, const char *word);
+
+/* Writes one reply line and flushes. */
+void plp_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "error <PL_CODE> <message>", the message folded onto one line. */
+void plp_reply_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif /* PL_CONTENDER_PROTO_H */
