@@ -22,6 +22,9 @@ step() { printf '\n==== %s ====\n' "$*"; }
 step "dependencies"
 bash ci/deps.sh
 
+step "format check"
+bash ci/format-check.sh
+
 step "configure + build (-Werror)"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"
@@ -34,9 +37,6 @@ if command -v clang >/dev/null; then
 else
     echo "clang not installed: skipped"
 fi
-
-step "format check"
-bash ci/format-check.sh
 
 step "ctest (all labels)"
 # shellcheck disable=SC2086
