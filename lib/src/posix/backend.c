@@ -123,13 +123,18 @@ pl_backend_t pl__os_native_default_backend(void) {
 
 /* ---- one attempt --------------------------------------------------------- */
 
-/* One lock call, retried on EINTR; returns 0 or the errno. */
+/* flags for lock_once: 0 unlocks (never blocks). */
+#define UNLOCK 0u
+
+/* One lock (or unlock) call, retried on EINTR; returns 0 or the errno. */
 static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
     int rc;
 
     if (backend == PL_BACKEND_FLOCK) {
-        int op = (flags & PL_SHARED) ? LOCK_SH : LOCK_EX;
-        if (!block)
+        int op = flags == UNLOCK       ? LOCK_UN
+                 : (flags & PL_SHARED) ? LOCK_SH
+                                       : LOCK_EX;
+        if (!block && flags != UNLOCK)
             op |= LOCK_NB;
         do
             rc = pl__sys.flock(fd, op);
@@ -139,7 +144,9 @@ static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
         int cmd;
         memset(&fl, 0, sizeof(fl)); /* l_start = l_len = 0: whole file;
                                        l_pid must be 0 for OFD */
-        fl.l_type = (flags & PL_SHARED) ? F_RDLCK : F_WRLCK;
+        fl.l_type = flags == UNLOCK       ? F_UNLCK
+                    : (flags & PL_SHARED) ? F_RDLCK
+                                          : F_WRLCK;
         fl.l_whence = SEEK_SET;
         if (backend == PL_BACKEND_OFD)
             cmd = block ? OFD_SETLKW : OFD_SETLK;
@@ -186,27 +193,13 @@ static int check_fd(pl_fd_t fd, pl_error_t *err) {
 }
 
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
-    int rc;
+    int rc, e;
 
     if ((rc = check_fd(fd, err)) != PL_OK)
         return rc;
-    if (backend == PL_BACKEND_FLOCK) {
-        do
-            rc = pl__sys.flock((int)fd, LOCK_UN);
-        while (rc != 0 && errno == EINTR);
-    } else {
-        struct flock fl;
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type = F_UNLCK;
-        fl.l_whence = SEEK_SET;
-        do
-            rc = pl__sys.fcntl(
-                (int)fd, backend == PL_BACKEND_OFD ? OFD_SETLK : F_SETLK, &fl);
-        while (rc != 0 && errno == EINTR);
-    }
-    if (rc != 0)
-        return pl__error_set(err, pl__code_from_os(errno), errno,
-                             "unlock: %s(fd %d)", call_name(backend), (int)fd);
+    if ((e = lock_once((int)fd, UNLOCK, backend, 0)) != 0)
+        return pl__error_set(err, pl__code_from_os(e), e, "unlock: %s(fd %d)",
+                             call_name(backend), (int)fd);
     return PL_OK;
 }
 
