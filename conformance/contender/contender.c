@@ -1,6 +1,6 @@
 /*
  * contender.c -- the reference contender of the conformance suite: speaks
- * portalock-conformance/1 (conformance/PLP_PROTOCOL.md) on stdin/stdout and
+ * portalock-conformance/1 (conformance/PROTOCOL.md) on stdin/stdout and
  * drives the portalock library.
  *
  * The suite never takes the lock under test in its own process; it starts
@@ -664,9 +664,6 @@ static int dispatch(char *line) {
 }
 
 int main(int argc, char **argv) {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
     int i;
 
     for (i = 1; i < argc; i++) {
@@ -683,23 +680,14 @@ int main(int argc, char **argv) {
             }
             redis_mode = 1;
         } else {
-            fprintf(
-                stderr,
-                "usage: pl_contender [--redis URL]\n"
-                "speaks %s on stdin/stdout (see conformance/PLP_PROTOCOL.md)\n",
-                PLP_PROTOCOL);
+            fprintf(stderr,
+                    "usage: pl_contender [--redis URL]\n"
+                    "speaks %s on stdin/stdout (see conformance/PROTOCOL.md)\n",
+                    PLP_PROTOCOL);
             return 2;
         }
     }
-    /* A suite that died must not leave us blocked writing a reply. */
-    signal(SIGPIPE, SIG_DFL);
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (dispatch(line))
-            break;
-    }
-    free(line);
+    plp_serve(dispatch);
     close_all();
     free(redis_url);
     return 0;

@@ -6,6 +6,7 @@
 #include "portalock.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,4 +103,19 @@ void plp_reply_error(int code, const char *fmt, ...) {
         if (msg[i] == '\n' || msg[i] == '\r')
             msg[i] = ' ';
     plp_reply("error %s %s", pl_err_name(code), msg[0] != '\0' ? msg : "-");
+}
+
+void plp_serve(int (*dispatch)(char *line)) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    signal(SIGPIPE, SIG_DFL);
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (dispatch(line))
+            break;
+    }
+    free(line);
 }

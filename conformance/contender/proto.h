@@ -37,4 +37,11 @@ void plp_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void plp_reply_error(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * Reads commands from stdin until EOF or until dispatch returns nonzero
+ * (quit), one line each with its line ending stripped.  SIGPIPE is reset to
+ * its default so a suite that died cannot leave us blocked writing a reply.
+ */
+void plp_serve(int (*dispatch)(char *line));
+
 #endif /* PL_CONTENDER_PROTO_H */

@@ -2,7 +2,7 @@
  * redis_contender.c -- pl_redis_contender: a contender for the Redis
  * conformance cases.  It speaks the portalock-conformance/1 lines the
  * generic contender speaks (hello, open, acquire, release, cycle, crash,
- * quit; see conformance/PLP_PROTOCOL.md) on pl_redis_lock_open() locks, and
+ * quit; see conformance/PROTOCOL.md) on pl_redis_lock_open() locks, and
  * adds what only a Redis lock has:
  *
  *   open ... [shared] [unavailable_timeout=S] [evict_stalled=0|1]
@@ -295,9 +295,6 @@ static int dispatch(char *line) {
 int main(int argc, char **argv) {
     static char url[1024];
     pl_error_t err;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
 
     if (argc != 3 || strcmp(argv[1], "--redis") != 0 ||
         strlen(argv[2]) >= sizeof(url)) {
@@ -310,14 +307,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pl_redis_contender: %s\n", err.msg);
         return 2;
     }
-    signal(SIGPIPE, SIG_DFL);
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (dispatch(line))
-            break;
-    }
-    free(line);
+    plp_serve(dispatch);
     close_all();
     return 0;
 }
