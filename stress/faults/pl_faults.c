@@ -3,13 +3,14 @@
  * sys.h): every path ends in a clear error, nothing stays held, nothing
  * leaks, no partial file becomes visible.
  *
- *   pl_faults [--only NAME] [--rounds N] [--dir DIR]
+ *   pl_faults [--only NAME] [--rounds N] [--dir DIR] [--quick]
  *
  * Sections (each a group of named checks):
  *   sweep      every kind (Lock, RLock, TemporaryFileLock, PidFileLock,
  *              BoundedSemaphore, open_atomic) x backend x table entry x errno
  *              (EIO, ENOLCK, ENOSPC, EDQUOT, EMFILE, ENOMEM) x call position
  *              (the k-th call fails once, or every call from the k-th on).
+ *              (--quick: EIO, ENOSPC, EMFILE at the first two positions.)
  *              After acquire (+ release) with the fault active: a failure
  *              carries a known code and a message; once the table is
  *              restored another process takes the lock at once, the object
@@ -294,7 +295,10 @@ static int visible_complete(const subject_t *s) {
 
 /* ---- sweep --------------------------------------------------------------- */
 
-static const int sweep_errnos[] = {EIO, ENOLCK, ENOSPC, EDQUOT, EMFILE, ENOMEM};
+static const int sweep_errnos[] = {EIO, ENOSPC, EMFILE, ENOLCK, EDQUOT, ENOMEM};
+/* --quick: the first 3 errnos and the first 2 positions of each entry. */
+static size_t sweep_nerrnos = sizeof(sweep_errnos) / sizeof(sweep_errnos[0]);
+static long sweep_positions = 6;
 
 static void sweep_one(kind_t kind, pl_backend_t b, ps_entry_t en, int err,
                       long k, long times) {
@@ -370,10 +374,8 @@ static void section_sweep(void) {
             ps_hooks_remove();
             subject_close(&s);
             for (int en = 0; en < E_COUNT; en++)
-                for (long k = 0; k < counts[en] && k < 6; k++)
-                    for (size_t x = 0;
-                         x < sizeof(sweep_errnos) / sizeof(sweep_errnos[0]);
-                         x++) {
+                for (long k = 0; k < counts[en] && k < sweep_positions; k++)
+                    for (size_t x = 0; x < sweep_nerrnos; x++) {
                         sweep_one((kind_t)kind, (pl_backend_t)b, (ps_entry_t)en,
                                   sweep_errnos[x], k, 1);
                         sweep_one((kind_t)kind, (pl_backend_t)b, (ps_entry_t)en,
@@ -764,6 +766,7 @@ int main(int argc, char **argv) {
         {"only", required_argument, NULL, 'o'},
         {"rounds", required_argument, NULL, 'r'},
         {"dir", required_argument, NULL, 'd'},
+        {"quick", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0}};
     const char *only = NULL, *base = NULL;
     char top[512];
@@ -776,9 +779,14 @@ int main(int argc, char **argv) {
             rounds = (int)ps_parse_long("--rounds", optarg, 1, 1000000);
             break;
         case 'd': base = optarg; break;
+        case 'q':
+            sweep_nerrnos = 3;
+            sweep_positions = 2;
+            break;
         default:
             fprintf(stderr, "usage: pl_faults [--only sweep|eintr|enolck|"
-                            "enospc|emfile|thread] [--rounds N] [--dir DIR]\n");
+                            "enospc|emfile|thread] [--rounds N] [--dir DIR] "
+                            "[--quick]\n");
             return 64;
         }
     }
