@@ -4,7 +4,7 @@
  * system call (through the pl__sys table), for every k; readers must only
  * ever see the old or the new complete file.
  *
- *   pl_crash [--only atomic|pidfile|leftovers] [--rounds N] [--dir DIR]
+ *   pl_crash [--only atomic,pidfile,leftovers] [--rounds N] [--dir DIR]
  *
  * Operations:
  *   atomic   pl_open_atomic + a 64 KiB write + pl_atomic_commit; the path
@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
             break;
         case 'd': base = optarg; break;
         default:
-            fprintf(stderr, "usage: pl_crash [--only atomic|pidfile|leftovers]"
+            fprintf(stderr, "usage: pl_crash [--only atomic,pidfile,leftovers]"
                             " [--rounds N] [--dir DIR]\n");
             return 64;
         }
@@ -341,11 +341,11 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/published", dir);
     snprintf(stale_tmp, sizeof(stale_tmp), "%s/stale", top);
     for (int r = 0; r < rounds; r++) {
-        if (only == NULL || strcmp(only, "atomic") == 0)
+        if (only == NULL || strstr(only, "atomic") != NULL)
             sweep(OP_ATOMIC, 0);
-        if (only == NULL || strcmp(only, "pidfile") == 0)
+        if (only == NULL || strstr(only, "pidfile") != NULL)
             sweep(OP_PIDFILE, 0);
-        if (only != NULL && strcmp(only, "leftovers") == 0) {
+        if (only != NULL && strstr(only, "leftovers") != NULL) {
             sweep(OP_ATOMIC, 1);
             sweep(OP_PIDFILE, 1);
         }
