@@ -686,8 +686,7 @@ static void section_emfile(void) {
                 /* valgrind refuses a new limit; then fill its own (about
                  * a thousand). */
                 if (setrlimit(RLIMIT_NOFILE, &rl) != 0 &&
-                    (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-                     rl.rlim_cur > 65536))
+                    (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur > 65536))
                     _exit(2);
                 /* Fill every free descriptor: no open() can succeed now. */
                 while (dup(0) >= 0)
@@ -802,7 +801,7 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof(dir), "%s/d", top);
     mkdir(dir, 0755);
 #define SECTION(name, call)                                                    \
- if (only == NULL || strstr(only, name) != NULL)                              \
+ if (only == NULL || strstr(only, name) != NULL)                               \
  call
     SECTION("sweep", section_sweep());
     SECTION("eintr", section_eintr(rounds));
