@@ -171,7 +171,7 @@ section_valgrind() {
     fi
     # Criterion runs every test in a re-executed child: follow them.
     local vg=(valgrind --trace-children=yes --error-exitcode=99 --quiet
-        --leak-check=full --errors-for-leak-kinds=definite
+        --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite
         --suppressions=stress/valgrind.supp)
     local ok=PASS n=0 bad="" t
     for t in $out/build/lib/tests/unit/pl_unit_*; do
