@@ -201,7 +201,11 @@ PL_API int pl_rlock_open(pl_lock_t **out, const char *path,
  * TemporaryFileLock(path): mode "w", fail_when_locked defaults to 1.  The
  * file exists only while held: release unlinks it while still holding the
  * lock, then unlocks.  Acquire verifies that the locked descriptor is still
- * the file at path and retries otherwise (portalocker #115).
+ * the file at path and retries otherwise (portalocker #115).  Landing on a
+ * file that its holder has just removed is ordinary contention: at the
+ * deadline it gives PL_ETIMEDOUT (PL_ELOCKED for a single attempt).
+ * PL_EREPLACED means the path kept pointing to another file while the one
+ * locked still had a name (someone replaces it outside the protocol).
  */
 PL_API int pl_temporary_lock_open(pl_lock_t **out, const char *path,
                                   const pl_lock_options_t *opts);

@@ -125,6 +125,9 @@ int pl__os_close(pl_fd_t fd, pl_error_t *err);
 int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
 /* 1 if fd is still the file at path, 0 if path is gone or another file. */
 int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
+/* 1 if fd's file has no name left (unlinked: st_nlink 0 / delete pending),
+ * 0 if it has one, -1 if that cannot be told. */
+int pl__os_fd_unlinked(pl_fd_t fd);
 int pl__os_unlink(const char *path, pl_error_t *err);
 int pl__os_read_file(const char *path, char *buf, size_t len, size_t *got,
                      pl_error_t *err);

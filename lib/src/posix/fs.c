@@ -307,6 +307,13 @@ int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+int pl__os_fd_unlinked(pl_fd_t fd) {
+    struct stat st;
+    if (pl__sys.fstat((int)fd, &st) != 0)
+        return -1;
+    return st.st_nlink == 0;
+}
+
 int pl__os_unlink(const char *path, pl_error_t *err) {
     if (pl__sys.unlink(path) != 0)
         return os_fail(err, errno, "unlink", path);
