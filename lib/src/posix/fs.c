@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "posix/sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,7 +17,6 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -609,8 +609,8 @@ static int publish_failed(int fd, const char *tmp, const char *path, int code,
         sync_dir(path, NULL);
         if (code == PL_EEXIST)
             return pl__error_set(err, code, e,
-                                 "%s appeared meanwhile; data kept in %s",
-                                 path, *kept);
+                                 "%s appeared meanwhile; data kept in %s", path,
+                                 *kept);
         return pl__error_set(err, code, e, "%s(%s); data kept in %s", what,
                              path, *kept);
     }
@@ -687,12 +687,10 @@ static int is_temp_of(const char *name, const char *prefix, size_t plen) {
 }
 
 /* Removes one candidate if it is a leftover (see the top of this part). */
-static void clean_one(const char *full, const struct stat *target,
-                      time_t now) {
+static void clean_one(const char *full, const struct stat *target, time_t now) {
     struct stat st;
-    int fd = open_retry(full, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
-                                  OPEN_FLAGS_BASE,
-                        0);
+    int fd = open_retry(
+        full, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | OPEN_FLAGS_BASE, 0);
     if (fd < 0)
         return;
     if (pl__sys.fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&

@@ -574,10 +574,9 @@ static char lie_path[4096];
 static atomic_int lie_left;
 
 static const char *const names[PLT_SYS_COUNT] = {
-    "open",      "close", "flock",  "fcntl",  "fstat", "stat",
-    "ftruncate", "fsync", "unlink", "rename", "link",  "mkdir",
-    "read",      "write", "statfs", "kill",   "lstat", "linkat",
-    "lock",      "unlock"};
+    "open",   "close",  "flock",  "fcntl",  "fstat", "stat",  "ftruncate",
+    "fsync",  "unlink", "rename", "link",   "mkdir", "read",  "write",
+    "statfs", "kill",   "lstat",  "linkat", "lock",  "unlock"};
 
 const char *plt_sys_name(plt_sys_t which) {
     return names[which];

@@ -8,11 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
-#include <time.h>
-#include <string.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(atomic, .init = plt_setup, .fini = plt_teardown, .timeout = 30.);
@@ -438,8 +438,8 @@ Test(atomic, kill_before_commit_leaves_nothing) {
     cr_expect(eq(ptr, (void *)pl_atomic_temp_path(af), NULL),
               "O_TMPFILE works here, yet the temporary file has a name");
     pl_atomic_abort(af);
-    cr_expect(eq(int, plt_in_child(write_then_die, (void *)p),
-                 PLT_CHILD_FAILED));
+    cr_expect(
+        eq(int, plt_in_child(write_then_die, (void *)p), PLT_CHILD_FAILED));
     cr_expect(eq(int, plt_dir_entries(plt_dir), 0), "something was left");
 }
 
@@ -472,8 +472,8 @@ Test(atomic, kill_before_commit_leftover_is_cleaned_later) {
     const char *p = plt_path("out.txt");
     char left[4200];
     force_named_temps();
-    cr_expect(eq(int, plt_in_child(write_then_die, (void *)p),
-                 PLT_CHILD_FAILED));
+    cr_expect(
+        eq(int, plt_in_child(write_then_die, (void *)p), PLT_CHILD_FAILED));
     snprintf(left, sizeof(left), "%s", temp_file());
     cr_assert(ne(str, left, ""), "the killed writer left no temporary file");
 
@@ -521,8 +521,8 @@ Test(atomic, kill_between_link_and_unlink_is_repaired) {
     struct stat st;
     char buf[16];
     force_named_temps();
-    cr_expect(eq(int, plt_in_child(publish_then_die, (void *)p),
-                 PLT_CHILD_FAILED));
+    cr_expect(
+        eq(int, plt_in_child(publish_then_die, (void *)p), PLT_CHILD_FAILED));
     cr_assert(eq(int, stat(p, &st), 0), "not published");
     cr_assert(eq(long, (long)st.st_nlink, 2L), "no second link to repair");
     pl_atomic_file_t *af = NULL;
@@ -563,8 +563,8 @@ Test(atomic, permissions_parameter_sets_the_final_mode) {
     umask(022);
     pl_atomic_file_t *af = NULL;
     struct stat st;
-    cr_assert(eq(int, pl_open_atomic_perms(&af, plt_path("u"), 0666, NULL),
-                 PL_OK));
+    cr_assert(
+        eq(int, pl_open_atomic_perms(&af, plt_path("u"), 0666, NULL), PL_OK));
     cr_assert(eq(int, pl_atomic_commit(af, NULL), PL_OK));
     cr_assert(eq(int, stat(plt_path("u"), &st), 0));
     cr_expect(eq(int, (int)(st.st_mode & 0777), 0644), "umask not applied");

@@ -9,15 +9,15 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 TestSuite(lock, .init = plt_setup, .fini = plt_teardown, .timeout = 60.);
@@ -1068,8 +1068,8 @@ Test(lock, extreme_timeout_and_interval) {
  * (Not /dev/full: lock files must be regular files.) */
 Test(lock, failed_flush_on_release_is_reported) {
     struct rlimit rl = {0, 0};
-    pl_lock_t *lock = xopen(plt_path("full.lock"), "a", 10, 0,
-                            PL_BACKEND_FLOCK);
+    pl_lock_t *lock =
+        xopen(plt_path("full.lock"), "a", 10, 0, PL_BACKEND_FLOCK);
     signal(SIGXFSZ, SIG_IGN);
     cr_assert(eq(int, setrlimit(RLIMIT_FSIZE, &rl), 0));
     int fds = plt_count_fds();
@@ -1128,8 +1128,8 @@ Test(lock, fifo_at_the_path_is_refused_at_once, .timeout = 20.) {
             }
             if (k >= PLT_TEMPORARY)
                 o.mode = NULL;
-            cr_assert(eq(int, plt_open_kind((plt_kind_t)k, &lock, path, &o),
-                         PL_OK));
+            cr_assert(
+                eq(int, plt_open_kind((plt_kind_t)k, &lock, path, &o), PL_OK));
             double t0 = plt_now();
             int rc = pl_lock_acquire(lock);
             double dt = plt_now() - t0;
@@ -1177,12 +1177,12 @@ Test(lock, other_non_regular_files_are_refused, .timeout = 20.) {
 /* The descriptor of a regular file is left blocking (O_NONBLOCK was only
  * for the open). */
 Test(lock, descriptor_is_not_left_non_blocking) {
-    pl_lock_t *lock = xopen(plt_path("a.lock"), "a+", 0, -1,
-                            PL_BACKEND_DEFAULT);
+    pl_lock_t *lock =
+        xopen(plt_path("a.lock"), "a+", 0, -1, PL_BACKEND_DEFAULT);
     PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
     int fl = fcntl((int)pl_lock_fileno(lock), F_GETFL);
-    cr_expect(eq(int, fl & O_NONBLOCK, 0));
-    cr_expect(ne(int, fl & O_APPEND, 0), "O_APPEND lost");
+    cr_expect(eq(int, fl &O_NONBLOCK, 0));
+    cr_expect(ne(int, fl &O_APPEND, 0), "O_APPEND lost");
     pl_lock_close(lock);
 }
 

@@ -321,9 +321,11 @@ Test(temporary, landing_on_unlinked_files_times_out) {
     static const struct {
         double timeout;
         int fwl, want;
-    } cases[] = {{0.2, 0, PL_ETIMEDOUT}, {0, 0, PL_ELOCKED}, {0.2, 1, PL_ELOCKED}};
+    } cases[] = {
+        {0.2, 0, PL_ETIMEDOUT}, {0, 0, PL_ELOCKED}, {0.2, 1, PL_ELOCKED}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        pl_lock_t *lock = xopen_tmp(p, cases[i].timeout, 0.01, PL_BACKEND_FLOCK);
+        pl_lock_t *lock =
+            xopen_tmp(p, cases[i].timeout, 0.01, PL_BACKEND_FLOCK);
         int fds = plt_count_fds();
         plt_sys_install();
         plt_sys_before(PLT_SYS_LOCKOP, unlink_before_lock, (void *)p);
@@ -374,9 +376,9 @@ static int cycle(void *arg) {
 
 /*
  * The stress form of the above with real processes: holders cycle a
- * TemporaryFileLock (or PidFileLock), holding each time for 5 ms, and a contender
- * waiting 50 ms at a time must only ever get the lock, PL_ETIMEDOUT or
- * PL_ELOCKED.  PLT_STRESS_RUNS overrides the number of attempts (the long
+ * TemporaryFileLock (or PidFileLock), holding each time for 5 ms, and a
+ * contender waiting 50 ms at a time must only ever get the lock, PL_ETIMEDOUT
+ * or PL_ELOCKED.  PLT_STRESS_RUNS overrides the number of attempts (the long
  * form runs 240).
  */
 static void contention_never_ereplaced(plt_kind_t kind) {
