@@ -6,6 +6,7 @@
 #include "posix/sys.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,7 +56,8 @@ static int sys_fcntl(int fd, int cmd, ...) {
     .fstat = fstat, .stat = stat, .ftruncate = ftruncate, .fsync = fsync,      \
     .unlink = unlink, .rename = rename, .link = link, .mkdir = mkdir,          \
     .read = read, .write = write, .statfs = statfs, .kill = kill,              \
-    .lstat = lstat, .linkat = linkat }
+    .lstat = lstat, .linkat = linkat,                                          \
+    .pthread_create = pthread_create }
 /* clang-format on */
 
 static const pl__sys_table_t pl__sys_real = PL__SYS_REAL;
