@@ -11,7 +11,7 @@
 # and the fuzzing time; valgrind and the sanitizer passes take what they
 # take (valgrind: at most PL_VALGRIND_LIMIT seconds, default 240, per unit
 # binary; a binary that hangs under valgrind is a named failure).
-# Sections: deps build storms faults crash fuzz valgrind asan tsan.
+# Sections: deps build storms faults crash fuzz asan tsan valgrind.
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -36,7 +36,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz valgrind asan tsan"
+SECTIONS="deps build storms faults crash fuzz asan tsan valgrind"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -235,6 +235,7 @@ section_tsan() {
     fi
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     run tsan.log $out/tsan/stress/pl_storm --procs 8 --threads 3 \
+        --kind lock,rlock,semaphore,mixed \
         --acquisitions $((minutes * 30)) --kills "$minutes" \
         --dir "$shm" --max-seconds 900 --allow-known 9.1 || ok=FAIL
     run tsan.log $out/tsan/stress/pl_faults --only eintr,enolck,thread \
