@@ -38,7 +38,7 @@ esac
 
 SECTIONS="deps build storms faults crash fuzz asan tsan valgrind"
 out=build-stress
-logs=$out/logs
+logs=$root/$out/logs # absolute: some sections cd into a build
 summary=$out/summary.txt
 mkdir -p "$logs"
 : >"$summary"
@@ -81,7 +81,7 @@ section_deps() {
     if run deps.log bash ci/deps.sh; then
         record deps PASS "$(tail -n 1 "$logs/deps.log")"
     else
-        record deps FAIL "see $logs/deps.log"
+        record deps FAIL "see $out/logs/deps.log"
     fi
 }
 
@@ -90,7 +90,7 @@ section_build() {
     if run build.log configure $out/build; then
         record build PASS "library, unit tests, stress programs"
     else
-        record build FAIL "see $logs/build.log"
+        record build FAIL "see $out/logs/build.log"
     fi
 }
 
@@ -139,7 +139,7 @@ section_fuzz() {
     if ! run fuzz.log configure $out/fuzz -DCMAKE_C_COMPILER=clang \
         -DCMAKE_BUILD_TYPE=Debug -DPL_BUILD_FUZZERS=ON \
         -DPL_BUILD_UNIT_TESTS=OFF -DPL_BUILD_CONFORMANCE=OFF; then
-        record fuzz FAIL "build, see $logs/fuzz.log"
+        record fuzz FAIL "build, see $out/logs/fuzz.log"
         return
     fi
     local dir=$out/fuzz/stress/fuzz ok=PASS counts="" f name secs runs
@@ -210,7 +210,7 @@ section_asan() {
     local ok=PASS
     if ! run asan.log configure $out/asan -DCMAKE_BUILD_TYPE=Debug \
         -DPL_SANITIZE="address;undefined" -DPL_BUILD_CONFORMANCE=OFF; then
-        record asan FAIL "build, see $logs/asan.log"
+        record asan FAIL "build, see $out/logs/asan.log"
         return
     fi
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
@@ -230,7 +230,7 @@ section_tsan() {
     if ! run tsan.log configure $out/tsan -DCMAKE_BUILD_TYPE=Debug \
         -DPL_SANITIZE=thread -DPL_BUILD_UNIT_TESTS=OFF \
         -DPL_BUILD_CONFORMANCE=OFF; then
-        record tsan FAIL "build, see $logs/tsan.log"
+        record tsan FAIL "build, see $out/logs/tsan.log"
         return
     fi
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
@@ -245,7 +245,7 @@ section_tsan() {
 }
 
 start=$(date +%s)
-echo "ci/stress.sh: --minutes $minutes, logs in $logs"
+echo "ci/stress.sh: --minutes $minutes, logs in $out/logs"
 for s in $SECTIONS; do
     if [ -n "$only" ] && ! echo ",$only," | grep -q ",$s,"; then
         continue
@@ -258,6 +258,6 @@ cat "$summary"
 if [ "$failed" = 0 ]; then
     echo "ci/stress.sh: all sections passed"
 else
-    echo "ci/stress.sh: some sections failed (logs in $logs)"
+    echo "ci/stress.sh: some sections failed (logs in $out/logs)"
 fi
 exit "$failed"

@@ -528,8 +528,9 @@ static void cleanup_check(const run_t *run) {
     } else
         ps_check(
             "storm.leak.atomic_tmp", n == 0,
-            "%s/%s: %d temporary file(s) left, e.g. %s (issue 9, defect 1: "
-            "a PidFileLock killed while publishing its PID)",
+            "%s/%s: %d temporary file(s) left after a last acquire, e.g. %s "
+            "(issue 9, defect 1: a PidFileLock killed while publishing its "
+            "PID)",
             pl_backend_name(run->backend), kind_names[run->kind], n, first);
     tmp = n;
     ok_files = access(run->counter_path, F_OK) == 0;
