@@ -34,7 +34,9 @@
  *                      at most one per holder killed mid-increment.
  *   storm.reader       a shared holder never saw the counter change.
  *   storm.pidfile      a PidFileLock holder always read its own PID.
- *   storm.errors       no acquire or release failed (timeouts included).
+ *   storm.errors       no acquire or release failed.  PL_ETIMEDOUT after
+ *                      the acquire timeout (30 s) is a correct answer (no
+ *                      lock is fair): counted and printed as timeouts.
  *   storm.leak.fds / storm.leak.threads  every worker that ended normally
  *                      had as many descriptors as it started with and one
  *                      thread.
@@ -98,6 +100,7 @@ typedef struct shared {
     atomic_long acquired; /* completed acquire..release cycles */
     atomic_long next_rec;
     atomic_long errors, reader_moved, pid_mismatch;
+    atomic_long timeouts; /* PL_ETIMEDOUT after acquire_timeout */
     atomic_int leak_fds, leak_threads;
     atomic_int state[MAX_PROCS][MAX_THREADS];
     atomic_int first_error_set;
@@ -132,7 +135,7 @@ typedef struct run {
 typedef struct totals {
     int runs;
     long acquisitions, kills_holding, kills_waiting, kills_other;
-    long overlaps, lost, errors, leaks;
+    long overlaps, lost, errors, leaks, timeouts;
 } totals_t;
 
 /* ---- the worker side ----------------------------------------------------- */
@@ -262,6 +265,14 @@ static void *worker_thread(void *arg) {
             rc = pl_lock_acquire(lock);
         for (int d = 1; rc == PL_OK && d < depth; d++)
             rc = pl_lock_acquire(lock);
+        if (rc == PL_ETIMEDOUT && !pl_lock_is_held(lock)) {
+            /* A correct answer, not a broken promise: no lock is fair, and
+             * a waiter can lose every race for acquire_timeout seconds on a
+             * loaded machine.  Counted and printed; the thread goes on. */
+            atomic_store(state, ST_IDLE);
+            atomic_fetch_add(&sh->timeouts, 1);
+            continue;
+        }
         if (rc != PL_OK) {
             atomic_store(state, ST_IDLE);
             note_error(sh, "%s/%s acquire: %s (%s)",
@@ -641,12 +652,12 @@ static void analyse(const run_t *run, const int64_t *kill_ns, long kills,
 
     printf("storm: backend=%s kind=%s procs=%d threads=%d: %ld acquisitions "
            "in %.1fs, %ld kills (%ld holding, %ld waiting, %ld idle), "
-           "%ld overlaps, counter %ld/%ld, %ld errors\n",
+           "%ld overlaps, counter %ld/%ld, %ld errors, %ld timeouts\n",
            pl_backend_name(run->backend), kind_names[run->kind],
            run->cfg->procs, run->threads, atomic_load(&sh->acquired), seconds,
            kills, kills_by_state[ST_HOLDING], kills_by_state[ST_WAITING],
            kills_by_state[ST_IDLE], overlaps, counter, bumped,
-           atomic_load(&sh->errors));
+           atomic_load(&sh->errors), atomic_load(&sh->timeouts));
     fflush(stdout);
     tot->runs++;
     tot->acquisitions += atomic_load(&sh->acquired);
@@ -656,6 +667,7 @@ static void analyse(const run_t *run, const int64_t *kill_ns, long kills,
     tot->overlaps += overlaps + over_bound;
     tot->lost += lost;
     tot->errors += atomic_load(&sh->errors);
+    tot->timeouts += atomic_load(&sh->timeouts);
     tot->leaks += atomic_load(&sh->leak_fds) + atomic_load(&sh->leak_threads);
 }
 
@@ -921,13 +933,15 @@ int main(int argc, char **argv) {
             if (cfg.kinds & (1u << k))
                 one_run(&cfg, (pl_backend_t)b, (kind_t)k, &tot);
     }
-    printf("storm summary: %d runs, %ld acquisitions, %ld kills (%ld of "
-           "holders, %ld of waiters, %ld idle), %ld overlaps, %ld lost "
-           "updates, %ld errors, %ld leaks, %ld known-defect hits, %.0fs\n",
-           tot.runs, tot.acquisitions,
-           tot.kills_holding + tot.kills_waiting + tot.kills_other,
-           tot.kills_holding, tot.kills_waiting, tot.kills_other, tot.overlaps,
-           tot.lost, tot.errors, tot.leaks, known_hits,
-           (double)(ps_now_ns() - t0) / 1e9);
+    printf(
+        "storm summary: %d runs, %ld acquisitions, %ld kills (%ld of "
+        "holders, %ld of waiters, %ld idle), %ld overlaps, %ld lost "
+        "updates, %ld errors, %ld timeouts, %ld leaks, %ld known-defect hits, "
+        "%.0fs\n",
+        tot.runs, tot.acquisitions,
+        tot.kills_holding + tot.kills_waiting + tot.kills_other,
+        tot.kills_holding, tot.kills_waiting, tot.kills_other, tot.overlaps,
+        tot.lost, tot.errors, tot.timeouts, tot.leaks, known_hits,
+        (double)(ps_now_ns() - t0) / 1e9);
     return ps_checks_summary("pl_storm") == 0 ? 0 : 1;
 }
