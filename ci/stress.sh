@@ -214,6 +214,7 @@ section_asan() {
         return
     fi
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+    export LSAN_OPTIONS=suppressions=$root/stress/lsan.supp
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     (cd $out/asan && run asan.log ctest --output-on-failure --timeout 900 \
         -L unit) || ok=FAIL

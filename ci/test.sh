@@ -52,6 +52,7 @@ if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
     cmake --build build-asan -j"$jobs"
     step "ctest under ASan + UBSan (unit, cli, conformance on local filesystems, redis)"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+    export LSAN_OPTIONS=suppressions=$root/stress/lsan.supp # reasons inside
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     (cd build-asan && ctest --output-on-failure --timeout 900 -LE "mountfs|install|bench")
 fi
