@@ -819,6 +819,9 @@ int main(int argc, char **argv) {
     int rc;
 
     cli_fds_snapshot();
+    /* We own the process and its signals, as flock(1) does: timed waits
+     * block in the kernel in this thread and SIGALRM ends them. */
+    pl_set_wait_signal(SIGALRM, NULL);
     if (argc >= 2 && strcmp(argv[1], "probe") == 0)
         return cli_probe_main(argc - 1, argv + 1);
     rc = cli_parse(&args, argc, argv);
