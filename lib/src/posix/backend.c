@@ -44,22 +44,80 @@
  *   the locks live in this kernel only and other clients are not excluded
  *   (see pl_probe()).
  *
+ * UPGRADES
+ *
+ * flock converts a lock (shared to exclusive or back) by removing the old
+ * one first and then requesting the new one (flock(2) says so), so an
+ * upgrade that meets a conflict fails with NOTHING held, whether it was one
+ * attempt or a wait that timed out.  Such a failure is reported as
+ * PL_EUPGRADE, not PL_ELOCKED/PL_ETIMEDOUT, for the descriptors where we
+ * know a shared lock was held (see "shared flock locks" below).  lockf and
+ * OFD check the conflict before converting: a failed upgrade keeps the
+ * shared lock.
+ *
  * TIMED WAITS
  *
  * portalocker polls with LOCK_NB every check_interval.  Here a timed acquire
- * waits in the kernel and wakes the moment the holder releases: after one
- * non-blocking try (the uncontended fast path, no thread), a helper thread
- * makes the blocking call on the same descriptor while the caller waits on a
- * condition variable bound to CLOCK_MONOTONIC.  At the deadline the caller
- * cancels the helper (F_SETLKW/F_OFD_SETLKW are cancellation points; flock
- * is not, so the helper switches to asynchronous cancellation just around
- * it), joins it, and makes ONE more non-blocking attempt: the helper may
- * have been granted the lock in the very instant it was cancelled, and since
- * flock and OFD locks are idempotent for one description (lockf for one
- * process) that attempt tells the truth; if it succeeds the lock is kept.
- * No signal handler of ours, no alarm(): glibc's cancellation uses its own
- * reserved signal, and the helper blocks every other signal so it never
- * takes one meant for the application.
+ * waits in the kernel and wakes the moment the holder releases, after one
+ * non-blocking try (the uncontended fast path: no thread, no timer).  Two
+ * ways to wait, both ending with ONE more non-blocking attempt at the
+ * deadline: the lock may have been granted in the very instant the wait
+ * was ended, and since flock and OFD locks are idempotent for one
+ * description (lockf for one process) that attempt tells the truth; if it
+ * succeeds the lock is kept.
+ *
+ *   The default: no signal of ours.  A helper thread makes the blocking
+ *   call on the same descriptor while the caller sleeps on a futex word
+ *   until a CLOCK_MONOTONIC deadline.  At the deadline the caller cancels
+ *   the helper and joins it.  The helper runs its call under asynchronous
+ *   cancellation whatever the backend: flock is a cancellation point
+ *   nowhere and musl does not make F_OFD_SETLKW one, so libc's list of
+ *   cancellation points is not relied on.  glibc's and musl's cancellation
+ *   use their own reserved signal, and the helper blocks every other signal
+ *   so it never takes one meant for the application.  The price is one
+ *   more wake-up per handoff (kernel -> helper -> caller).
+ *
+ *   The opt-in, pl_set_wait_signal(signo): the caller blocks in the call
+ *   itself and a per-thread timer sends signo at the deadline (see "the
+ *   opt-in signal" below): a handoff costs what a raw waiter's does.
+ *
+ * A wait of a lock object can also be ended by pl_lock_interrupt() from
+ * another thread (a futex wake, or firing the waiter's timer), so such
+ * waits never block without a way out; a forever wait of a lock object
+ * therefore also goes through the helper (or the signal).  Forever waits
+ * on a bare descriptor (pl_lock_fd without PL_NON_BLOCKING) block in the
+ * caller as before.
+ *
+ * CANCELLATION
+ *
+ * A timed acquire is not a cancellation point: it defers cancellation
+ * until it returns (pthread_setcancelstate), so a cancelled caller never
+ * leaves a helper unjoined or a descriptor open; lock.c does the same
+ * around the whole acquire of a lock object.  pl_lock_interrupt() is the
+ * way to end a wait from outside.
+ *
+ * WAKE-UPS IN THE DEFAULT PATH (issue 12: measured with pl_core_check and
+ * pl_handoff, holder process releases -> waiter returns, same-run ratios
+ * on a shared 2-core machine; see bench/RESULTS.md)
+ *
+ *   kept:     the helper yields right after waking the caller.  The woken
+ *             caller usually lands on the helper's CPU (wake-affine) and
+ *             otherwise waits behind the helper's exit path: without the
+ *             yield the p50 went from 1.54x to 3.18x raw.
+ *   kept:     a bare futex word instead of a mutex + condition variable
+ *             (about 3x slower: the caller woke to a mutex still held).
+ *   kept:     on success the helper is detached and the caller returns
+ *             at once, rather than joining it (its exit would be part of
+ *             every handoff).
+ *   not tried: a pool of persistent helper threads.  Thread creation
+ *             happens before the wait, not in the handoff, so a pool only
+ *             saves CPU, and a helper blocked in a kernel call that times
+ *             out cannot be reused until its call is cancelled anyway.
+ *   not tried: the caller spinning on the word before sleeping: the
+ *             handoff may take seconds, and spinning steals the core the
+ *             helper (or the holder) needs on a 2-core machine.
+ *   The remaining wake-up (kernel -> helper -> caller) is structural; the
+ *   opt-in signal removes it.
  *
  * Some filesystems (certain FUSE and network ones) support non-blocking
  * locks but fail blocking ones with ENOLCK, EOPNOTSUPP, EINVAL or ENOSYS;

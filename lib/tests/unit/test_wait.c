@@ -458,9 +458,9 @@ Test(wait, signal_mode_wakes_when_the_holder_releases) {
 }
 
 /*
- * Deadlines of 0.1 to 2 ms: the timer often fires before the thread is in
- * the blocking call, and that signal is lost; the periodic re-fire must
- * still end the wait (without it this hangs until the holder goes).
+ * Deadlines of 0.1 to 40 us: the timer fires before the thread is in the
+ * blocking call, and that signal is lost; the periodic re-fire must still
+ * end the wait (without it this hangs until the holder goes).
  */
 Test(wait, signal_mode_survives_a_deadline_before_the_call) {
     const char *p = plt_path("short.lock");
@@ -470,7 +470,7 @@ Test(wait, signal_mode_survives_a_deadline_before_the_call) {
     hold(&h, &fh, p, PL_BACKEND_FLOCK, PL_EXCLUSIVE);
     int fd = open_rw(p);
     for (int i = 0; i < 60; i++) {
-        double timeout = 0.0001 * (1 + i % 20);
+        double timeout = 1e-7 * (1 + i % 20) * (1 + i % 20);
         double t0 = plt_now();
         cr_expect(eq(
             int,
