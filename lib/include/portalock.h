@@ -76,9 +76,9 @@ extern "C" {
     X(ECONN,        -17, "cannot reach the lock server")                       \
     X(EPROTO,       -18, "unexpected reply from the lock server")              \
     X(EAUTH,        -19, "authentication with the lock server failed")         \
-    X(EHELD,        -20, "lock is already held by this object")            \
-    X(EUPGRADE,     -21, "upgrade failed and the shared lock was released")\
-    X(EBUSY,        -22, "object is in use by another thread")             \
+    X(EHELD,        -20, "lock is already held by this object")                \
+    X(EUPGRADE,     -21, "upgrade failed and the shared lock was released")    \
+    X(EBUSY,        -22, "object is in use by another thread")                 \
     X(EINTR,        -23, "wait interrupted by pl_lock_interrupt")
 /* clang-format on */
 

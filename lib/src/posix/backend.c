@@ -409,12 +409,21 @@ static int futex_wait_abs(atomic_uint *w, int64_t deadline_ns) {
     return rc == 0 ? 0 : errno;
 }
 
-/* The word's value once non-zero, or 0 at the deadline (< 0: none). */
+/* The word's value once non-zero, or 0 at the deadline (< 0: none).  An
+ * error other than a wake-up, a signal or the deadline (a kernel or an
+ * emulator without the call) degrades to 1 ms naps, never to a spin. */
 static unsigned word_wait(atomic_uint *w, int64_t deadline_ns) {
     unsigned v;
-    while ((v = atomic_load(w)) == 0)
-        if (futex_wait_abs(w, deadline_ns) == ETIMEDOUT)
+    while ((v = atomic_load(w)) == 0) {
+        int e = futex_wait_abs(w, deadline_ns);
+        if (e == ETIMEDOUT)
             return atomic_load(w);
+        if (e != 0 && e != EAGAIN && e != EINTR) {
+            if (deadline_ns >= 0 && pl__os_monotonic_ns() >= deadline_ns)
+                return atomic_load(w);
+            pl__os_sleep(0.001);
+        }
+    }
     return v;
 }
 #else
