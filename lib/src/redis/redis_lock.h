@@ -69,6 +69,13 @@
 #define RL_CHAN_MAX (RL_KEY_MAX + 40)  /* "pl:{NAME}:h:<32 hex>" */
 #define RL_ID_MAX   24
 
+/* A reply slower than this means the server (or we) stalled: the waiter
+ * does not judge a blocker's idle time across it (DESIGN.md §5). */
+#define RL_SLOW_SECONDS 0.1
+/* Reconnect backoff of a waiter with time left (first and largest step). */
+#define RL_BACKOFF_MIN 0.01
+#define RL_BACKOFF_MAX 1.0
+
 typedef struct rl {
     pl_lock_t *lock;
     /* options; strings owned */
@@ -83,24 +90,30 @@ typedef struct rl {
     char ev_chan[RL_KEY_MAX];
     char chan_prefix[RL_KEY_MAX]; /* "pl:{NAME}:h:" */
     char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
+    char lease_ms[RL_ID_MAX];     /* unavailable_timeout in ms, recorded */
     /* command connection, shared with the watcher under mu */
     pthread_mutex_t mu;
     redisContext *cmd;
     char sha[48];
-    long conn_pid; /* process that opened the connections */
+    char run[48];          /* server run_id seen by cmd ("-" unknown) */
+    unsigned long cmd_gen; /* bumped on every (re)connect of cmd */
+    long conn_pid;         /* process that opened the connections */
     int client_list_ok;
     /* subscription connection of the current attempt or grant */
     redisContext *sub;
     char my_chan[RL_CHAN_MAX];
     char cid[RL_ID_MAX];
-    char nonce[40];
-    int pong_seen;
+    /* heartbeat on sub (PING; its reply proves the server still had this
+     * connection after hb_sent); hb_sent 0 = none outstanding */
+    double hb_sent, hb_ok, hb_every, deadline;
     /* held */
     char tok[RL_ID_MAX];
     pthread_t watcher;
     int watcher_started;
     atomic_int stop;
     atomic_int lost;
+    /* fork registry (conn.c) */
+    struct rl *reg_next, *reg_prev;
 } rl_t;
 
 /* What a waiter knows about the connection that blocks it. */
@@ -109,11 +122,13 @@ typedef struct rl_wait {
     double deadline, next_check, check_every;
     char bchan[RL_CHAN_MAX], bcid[RL_ID_MAX];
     char bkind;
-    int ping_out;
-    double ping_since;
+    double blease;      /* blocker's recorded unavailable_timeout */
+    unsigned long bgen; /* cmd generation of the try that named it */
+    double slow_at;     /* last time a reply was slow (a stall) */
     char pchan[RL_CHAN_MAX], pcid[RL_ID_MAX]; /* proof for the next try */
     int maybe_pending;
     int evict_denied;
+    int evicted; /* we ran CLIENT KILL on the blocker */
 } rl_wait_t;
 
 /* ---- conn.c -------------------------------------------------------------- */
@@ -130,6 +145,9 @@ int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
                     pl_error_t *err);
 int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
                       pl_error_t *err);
+void pl__rl_register(rl_t *rl);
+void pl__rl_unregister(rl_t *rl);
+void pl__rl_drop_inherited(rl_t *rl);
 
 /* ---- script.c ------------------------------------------------------------ */
 void pl__rl_queue_script_load(redisContext *c);
@@ -147,5 +165,6 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err);
 int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err);
 int pl__rl_watch_start(rl_t *rl, pl_error_t *err);
 void pl__rl_watch_stop(rl_t *rl);
+int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err);
 
 #endif /* PL_REDIS_LOCK_H */
