@@ -150,7 +150,10 @@ int pl__rl_check_auth(redisContext *c, pl_error_t *err) {
     int rc = pl__rl_get(c, &r, "AUTH", err);
     if (rc != PL_OK)
         return rc;
-    if (r->type == REDIS_REPLY_ERROR)
+    if (r->type == REDIS_REPLY_ERROR &&
+        strstr(r->str, "max number of clients") != NULL)
+        rc = pl__rl_reply_error(r, "AUTH", err); /* full, not refused */
+    else if (r->type == REDIS_REPLY_ERROR)
         rc = pl__error_set(err, PL_EAUTH, 0, "redis AUTH: %s", r->str);
     freeReplyObject(r);
     return rc;
@@ -187,8 +190,10 @@ static int rl_read_info(rl_t *rl, redisContext *c, pl_error_t *err) {
             if (n > 0 && n < sizeof(rl->run))
                 snprintf(rl->run, sizeof(rl->run), "%.*s", (int)n, p + 7);
         }
-    } else if (r->type != REDIS_REPLY_ERROR) {
-        rc = pl__rl_reply_error(r, "INFO", err);
+    } else if (r->type != REDIS_REPLY_ERROR ||
+               (strncmp(r->str, "NOPERM", 6) != 0 &&
+                strstr(r->str, "unknown command") == NULL)) {
+        rc = pl__rl_reply_error(r, "INFO", err); /* refused INFO is fine */
     }
     freeReplyObject(r);
     return rc;
