@@ -186,11 +186,21 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
 static void *rl_watch(void *arg) {
     rl_t *rl = arg;
     pl_error_t e;
-    double fresh_after = 0, grace_until = 0;
+    /* From the grant on (the thread itself may start late). */
+    double fresh_after = 0, grace_until = 0, last = rl->hb_ok, planned = 0;
 
     while (!atomic_load(&rl->stop)) {
-        double now = pl__os_monotonic(), left = rl->hb_ok + rl->deadline - now;
-        double wait, woke;
+        double now = pl__os_monotonic(), left, wait;
+        /* Overslept (the process was stopped or starved): we could not
+         * have said "lost" in time anyway, so instead of guessing, ask: a
+         * heartbeat sent after waking and answered within the deadline
+         * proves the connection (and so the grant) survived the gap. */
+        if (now - last > planned + RL_SLOW_SECONDS &&
+            now - rl->hb_ok >= rl->deadline) {
+            fresh_after = now;
+            grace_until = now + rl->deadline;
+        }
+        left = rl->hb_ok + rl->deadline - now;
         if (left <= 0 && (now >= grace_until || rl->hb_ok >= fresh_after))
             break;
         if (left <= 0)
@@ -200,18 +210,10 @@ static void *rl_watch(void *arg) {
         wait = rl->hb_sent != 0 ? left : rl->hb_ok + rl->hb_every - now;
         if (wait > left)
             wait = left;
-        if (pl__rl_sub_pump(rl, wait > 0 ? wait : 0, &e) != PL_OK)
+        planned = wait > 0 ? wait : 0;
+        last = now;
+        if (pl__rl_sub_pump(rl, planned, &e) != PL_OK)
             break;
-        /* Overslept (the process was stopped or starved): we could not have
-         * said "lost" in time anyway, so instead of guessing, ask: a
-         * heartbeat sent after waking that is answered within the deadline
-         * proves the connection (and so the grant) survived the gap. */
-        woke = pl__os_monotonic();
-        if (woke - (now + (wait > 0 ? wait : 0)) > RL_SLOW_SECONDS &&
-            woke - rl->hb_ok >= rl->deadline) {
-            fresh_after = woke;
-            grace_until = woke + rl->deadline;
-        }
     }
     if (!atomic_load(&rl->stop)) {
         atomic_store(&rl->lost, 1);
