@@ -724,8 +724,8 @@ static void cli_on_lost(pl_lock_t *lock, int reason, void *arg) {
  * command_timeout; still no answer counts as lost.
  */
 static int cli_redis_check(pl_lock_t *lock, const pl_redis_options_t *ro) {
-    double until = cli_now() + ro->unavailable_timeout / 2 +
-                   ro->command_timeout;
+    double until =
+        cli_now() + ro->unavailable_timeout / 2 + ro->command_timeout;
     struct timespec ts = {0, 50 * 1000 * 1000};
     int rc;
     while ((rc = pl_lock_check(lock)) == PL_ECONN && cli_now() < until &&
