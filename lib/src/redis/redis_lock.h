@@ -15,22 +15,23 @@
  *     for exactly that (channel, client id).  A grant also requires that the
  *     caller's own channel is subscribed, so every grant is bound to a live
  *     connection.  It writes the owner record (channel, client id, token) and
- *     returns a fencing token from an INCR counter that starts from the
- *     server's TIME in microseconds when missing (monotonic across restarts
- *     without persistence).
+ *     returns a fencing token max(INCR counter, server TIME in us), so
+ *     tokens grow across restarts with or without persistence.  Records
+ *     carry the server run id; one from an earlier run is dead.
  *   - Release is compare-and-delete by (channel, token) plus PUBLISH on the
  *     event channel: waiters wake by notification and re-run the script.
  *     Death publishes nothing, so waiters also re-run the script every
  *     RL_POLL_SECONDS (5 ms): that is how a SIGKILLed holder is replaced in
  *     milliseconds.  Cost: one EVALSHA per waiter per 5 ms.
- *   - Dead-holder proof: every check_interval a waiter asks CLIENT LIST ID
- *     <holder's id>; an empty answer proves the holder's connection is gone
- *     even if a foreign subscriber keeps its channel "alive".  A stalled
- *     holder (SIGSTOP) gets "ping"s on its channel; without a "pong" for
- *     unavailable_timeout it is evicted by CLIENT KILL ID <its exact id>
- *     (never by name) if evict_stalled, which is again a proof.
- *   - The holder's watcher thread reads its sub connection: it answers pings
- *     (over the command connection, under a mutex) and turns EOF into "lost"
+ *   - Heartbeat: every connection PINGs its sub connection (sub.c).  Every
+ *     check_interval a waiter asks CLIENT LIST ID <holder's id>: an empty
+ *     answer proves the holder's connection is gone; an idle time of more
+ *     than the holder's unavailable_timeout (not counting time the server
+ *     was stalled) gets it evicted by CLIENT KILL ID <its exact id> if
+ *     evict_stalled, which is again a proof.
+ *   - The holder's watcher thread reads its sub connection and turns EOF,
+ *     or no heartbeat answer within its deadline (half its
+ *     unavailable_timeout: before any waiter may evict it), into "lost"
  *     (on_lost callback, pl_lock_check and release give PL_ELOST).
  *   - Shared mode: readers in a hash; a waiting writer registers as pending
  *     writer, and new readers wait while a live pending writer exists, so
@@ -38,17 +39,16 @@
  *     by the same NUMSUB rule.
  *
  * Threads: the user's thread owns the object; the watcher thread exists only
- * while held and touches only the sub connection (which it owns) and the
- * command connection under rl->mu.  Fork: a child never writes on inherited
- * sockets; it only closes its copies.
+ * while held and touches only the sub connection (which it owns).  Fork: a
+ * pthread_atfork handler closes every inherited Redis socket in the child
+ * without writing on it.
  *
  * The code is split along its sections, as posix/ is:
  *   redis_lock.h   this overview, the object, what the files share
  *   script.c       the Lua script that arbitrates, EVALSHA, one acquire try
  *   conn.c         connecting, AUTH, replies and errors, the command connection
  *   sub.c          the subscription connection and the holder's watcher
- *   redis_lock.c   the lock kind: wait loop, acquire, release, check, fork,
- * open
+ *   redis_lock.c   the lock kind: wait loop, acquire, release, check, open
  */
 #ifndef PL_REDIS_LOCK_H
 #define PL_REDIS_LOCK_H
