@@ -23,10 +23,20 @@ until redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; do
     [ $i -lt 100 ] || { echo "FAIL: redis-server did not start"; exit 1; }
     sleep 0.05
 done
+rm -f "$DIR/started"
 RC=0
 "$CLI" --redis "redis://127.0.0.1:$PORT" plt.clilost.$$ \
-    -c "sleep 0.2; kill -STOP $SRV; (sleep 3; kill -CONT $SRV) & sleep 0.3" \
-    2>"$DIR/cli.err" || RC=$?
+    -c "touch '$DIR/started'; sleep 0.5" 2>"$DIR/cli.err" &
+CLIPID=$!
+i=0
+while [ ! -e "$DIR/started" ] && [ $i -lt 200 ]; do
+    sleep 0.02
+    i=$((i + 1))
+done
+kill -STOP "$SRV"
+sleep 3
+kill -CONT "$SRV"
+wait $CLIPID || RC=$?
 cat "$DIR/cli.err"
 if [ $RC -ne 1 ] || ! grep -q "lock was lost" "$DIR/cli.err"; then
     echo "FAIL: Redis unreachable after the command: the CLI exited $RC"
