@@ -9,7 +9,8 @@
 # N (default 10) sizes the storms (1000*N acquisitions and 10*N kills per
 # backend x kind, at least 10000 and 100 from N = 10 on), the crash rounds
 # and the fuzzing time; valgrind and the sanitizer passes take what they
-# take.  Sections: deps build storms faults crash fuzz valgrind asan tsan.
+# take.  Sections: deps build storms faults crash fuzz valgrind asan tsan
+# redis (the Redis lock's fault cases, N rounds each: stress/redis_faults.sh).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -34,7 +35,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz valgrind asan tsan"
+SECTIONS="deps build storms faults crash fuzz valgrind asan tsan redis"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -227,6 +228,20 @@ section_tsan() {
         --rounds 20 --dir "$shm" || ok=FAIL
     run tsan.log $out/tsan/stress/pl_crash --only atomic || ok=FAIL
     record tsan $ok "$(grep -hE 'storm summary|pl_faults:|pl_crash:' "$logs/tsan.log" | paste -sd ';' -)"
+}
+
+# ---- Redis (issue 8) ------------------------------------------------------
+# The Redis lock's fault cases (stalls, forged pings, restarts with
+# persistence, fork, reconnecting waiters, the netns partition), N rounds
+# each, on their own redis-servers (the partition on PL_TEST_REDIS_PORT+1).
+section_redis() {
+    step "Redis fault cases ($minutes rounds each)"
+    local ok=PASS
+    [ -x $out/build/conformance/redis/pl_redis_faults ] || configure $out/build
+    run redis.log sh stress/redis_faults.sh "$root/$out/build" "$minutes" \
+        $((${PL_TEST_REDIS_PORT:-56379} + 1)) || ok=FAIL
+    record redis $ok "$(grep -hE '^redis-faults: ' "$logs/redis.log" |
+        sed 's/^redis-faults: //' | paste -sd ';' -)"
 }
 
 start=$(date +%s)

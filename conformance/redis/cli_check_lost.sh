@@ -13,16 +13,27 @@ CLI=$1
 PORT=$2
 DIR=$3
 mkdir -p "$DIR"
-redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
-    --dir "$DIR" --logfile "$DIR/redis.log" &
-SRV=$!
-trap 'kill -CONT $SRV 2>/dev/null; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null || true' EXIT INT TERM
-i=0
-until redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { echo "FAIL: redis-server did not start"; exit 1; }
-    sleep 0.05
-done
+# A fixed port can be taken by an outgoing connection's ephemeral port:
+# then try PORT + 10 once.
+start_server() {
+    redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
+        --dir "$DIR" --logfile "$DIR/redis.log" &
+    SRV=$!
+    i=0
+    until redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; do
+        i=$((i + 1))
+        kill -0 "$SRV" 2>/dev/null && [ $i -lt 100 ] || return 1
+        sleep 0.05
+    done
+    # ours, not another server that had the port
+    redis-cli -h 127.0.0.1 -p "$PORT" info server | grep -q "^process_id:$SRV\b"
+}
+SRV=
+trap '[ -z "$SRV" ] || { kill -CONT $SRV 2>/dev/null; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; } || true' EXIT INT TERM
+if ! start_server; then
+    PORT=$((PORT + 10))
+    start_server || { echo "FAIL: redis-server did not start (log $DIR/redis.log)"; exit 1; }
+fi
 rm -f "$DIR/started"
 RC=0
 "$CLI" --redis "redis://127.0.0.1:$PORT" plt.clilost.$$ \

@@ -48,15 +48,28 @@ ip netns exec "$NS" ip addr add 10.213.80.2/24 dev "$VN"
 ip netns exec "$NS" ip link set "$VN" up
 ip netns exec "$NS" ip link set lo up
 
-redis-server --bind 10.213.80.1 127.0.0.1 --port "$PORT" --save '' \
-    --appendonly no --protected-mode no --dir "$DIR" --logfile "$DIR/redis.log" &
-SRV=$!
-i=0
-until redis-cli -h 10.213.80.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { echo "FAIL: redis-server on 10.213.80.1:$PORT did not start"; exit 1; }
-    sleep 0.05
-done
+# A fixed port can be taken by an outgoing connection's ephemeral port:
+# then try PORT + 10 once.
+start_server() {
+    redis-server --bind 10.213.80.1 127.0.0.1 --port "$PORT" --save '' \
+        --appendonly no --protected-mode no --dir "$DIR" \
+        --logfile "$DIR/redis.log" &
+    SRV=$!
+    i=0
+    until redis-cli -h 10.213.80.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; do
+        i=$((i + 1))
+        kill -0 "$SRV" 2>/dev/null && [ $i -lt 100 ] || return 1
+        sleep 0.05
+    done
+    # ours, not another server that had the port
+    redis-cli -h 10.213.80.1 -p "$PORT" info server | grep -q "^process_id:$SRV\b"
+}
+if ! start_server; then
+    PORT=$((PORT + 10))
+    start_server || { echo "FAIL: redis-server on 10.213.80.1 did not start (log $DIR/redis.log)"; exit 1; }
+fi
+URL_NS=redis://10.213.80.1:$PORT
+URL_HOST=redis://127.0.0.1:$PORT
 i=0
 until ip netns exec "$NS" redis-cli -h 10.213.80.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; do
     i=$((i + 1))
