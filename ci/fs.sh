@@ -46,7 +46,8 @@
 #                that link down and up (a client losing the network)
 #   samba, samba-netns
 #                smbd with a private config, one share "lock" (posix locking,
-#                guest) on 127.0.0.1 at a free high port, or in namespace plnS
+#                user root, password portalock: test only) on 127.0.0.1 at a
+#                free high port, or in namespace plnS
 #                as above; dir = the share's directory, smb=HOST:PORT (and
 #                smb_a=, netns_a=, cut_a=, uncut_a= for samba-netns)
 # For sshfs and plfwd the server-side directory (the sshfs export, the plfwd
@@ -581,7 +582,7 @@ netns_info() { # netns_info KEY VALUE: the client-namespace lines
     info "$1" "$2"
     info netns_a $NS_A
     info cut_a "ip netns exec $NS_S ip link set pln-s1 down"
-    info uncut_a "ip netns exec $NS_S ip link set pln-s1 up"
+    info uncut_a "ip netns exec $NS_S ip link set pln-s1 up && ip -n $NS_A neigh flush dev pln-a0 && ip -n $NS_S neigh flush dev pln-s1"
 }
 
 setup_ganesha() {
@@ -658,24 +659,31 @@ setup_samba() {
             echo "[lock]"
             echo "path = $ROOT/backing"
             echo "read only = no"
-            echo "guest ok = yes"
             echo "force user = root"
             echo "posix locking = yes"
             echo "oplocks = no"
             echo "level2 oplocks = no"
         } >"$ROOT/smb.conf"
+        # smbd stays the leader of its own process group (no
+        # --no-process-group): on SIGTERM it signals its whole group.
         server_start "$netns" smbd "$ROOT/smbd.log" "$port" \
-            /usr/sbin/smbd --foreground --no-process-group --debug-stdout \
+            /usr/sbin/smbd --foreground --debug-stdout \
             -s "$ROOT/smb.conf" && break
         say "try $try failed"
         port=""
     done
     [ -n "$port" ] || fail "smbd did not start"
+    # A password user (impacket signs guest sessions wrongly): root, as the
+    # share forces anyway; a test-only password on a loopback/namespace server.
+    printf 'portalock\nportalock\n' | smbpasswd -c "$ROOT/smb.conf" -s -a root >/dev/null ||
+        fail "smbpasswd -a root"
     record ready
     record dir "$ROOT/backing"
     echo "dir=$ROOT/backing"
     info smb "$host:$port"
     info share lock
+    info user root
+    info password portalock
     [ "$netns" = 1 ] && netns_info smb_a "10.213.90.6:$port"
     return 0
 }
