@@ -3,7 +3,7 @@
 contender protocol (conformance/PROTOCOL.md), with no shared clock.
 
   bench/netfs.py --label L --a "CMD A" --b "CMD B" --path-a P --path-b P
-                 [--n 200] [--rounds 20] [--interval 0.01] [--death]
+                 [--n 200] [--rounds 20] [--interval 0.01] [--death] [--backend B]
                  [--cut CMD --uncut CMD] [--json FILE] [--md FILE]
 
 Each participant is a contender *command*: a local program, or one on another
@@ -95,9 +95,10 @@ def run(args):
     res = {"label": args.label, "a": args.a, "b": args.b}
     a, b = Proc(args.a, "A"), Proc(args.b, "B")
     try:
-        a.must("open id=x kind=lock path=%s timeout=30 check_interval=%g" % (q(args.path_a), args.interval),
+        be = " backend=" + args.backend if args.backend else ""
+        a.must("open id=x kind=lock path=%s timeout=30 check_interval=%g%s" % (q(args.path_a), args.interval, be),
                "opened")
-        b.must("open id=x kind=lock path=%s timeout=30 check_interval=%g" % (q(args.path_b), args.interval),
+        b.must("open id=x kind=lock path=%s timeout=30 check_interval=%g%s" % (q(args.path_b), args.interval, be),
                "opened")
         res["impl"] = a.hello.split("impl=")[1].split()[0]
         # uncontended
@@ -147,14 +148,17 @@ def run(args):
         if args.cut:
             b.must("acquire id=x timeout=0", "acquired")
             a2 = Proc(args.a, "A2")
-            a2.must("open id=y kind=lock path=%s" % q(args.path_a), "opened")
+            a2.must("open id=y kind=lock path=%s%s" % (q(args.path_a), be), "opened")
             t0 = time.monotonic()
             subprocess.run(args.cut, shell=True, check=True)
             r = a2.cmd("acquire id=y timeout=60 check_interval=0.1")
             res["cut_s"] = time.monotonic() - t0 if r.startswith("acquired") else None
             res["cut_reply"] = r.split()[0]
             subprocess.run(args.uncut, shell=True, check=True)
-            res["cut_b_release"] = b.cmd("release id=x")
+            try:
+                res["cut_b_release"] = b.cmd("release id=x")
+            except (OSError, RuntimeError) as e:  # B's session ended with the cut
+                res["cut_b_release"] = "gone (%s)" % e
             a2.close()
     finally:
         a.close()
@@ -179,12 +183,12 @@ def markdown(rows):
         pp = r.get("pingpong_half_us", {})
         cut = "—"
         if "cut_reply" in r:
-            cut = "%.1f s" % r["cut_s"] if r.get("cut_s") is not None else \
+            cut = fmt_us(r["cut_s"] * 1e6) if r.get("cut_s") is not None else \
                 "still held after 60 s (B's release after the cut: `%s`)" % r["cut_b_release"].split()[0]
         out.append("| %s | %s | %s | %s | %s (%g s, %s) | %s | %s |" % (
             r["label"], r.get("impl", "?"), un, fmt_us(r.get("conflict_us", {}).get("p50")),
             fmt_us(pp.get("p50")), r.get("interval_s", 0), r.get("pingpong_polls_p50"),
-            "%.2f s" % r["death_s"] if "death_s" in r else "—", cut))
+            fmt_us(r["death_s"] * 1e6) if "death_s" in r else "—", cut))
     return "\n".join(out) + "\n"
 
 
@@ -199,6 +203,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--interval", type=float, default=0.01)
     ap.add_argument("--death", action="store_true")
+    ap.add_argument("--backend", help="backend= for open (flock, lockf, ofd); default the contender's")
     ap.add_argument("--cut")
     ap.add_argument("--uncut")
     ap.add_argument("--json")
