@@ -9,7 +9,9 @@
 # N (default 10) sizes the storms (1000*N acquisitions and 10*N kills per
 # backend x kind, at least 10000 and 100 from N = 10 on), the crash rounds
 # and the fuzzing time; valgrind and the sanitizer passes take what they
-# take.  Sections: deps build storms faults crash fuzz valgrind asan tsan.
+# take.  Sections: deps build storms faults crash fuzz valgrind asan tsan
+# netfs (the protocol-level NFS/SMB and two-host conformance, all of it,
+# including the long SMB network cut that ci/test.sh leaves out).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -34,7 +36,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz valgrind asan tsan"
+SECTIONS="deps build storms faults crash fuzz valgrind asan tsan netfs"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -126,6 +128,13 @@ section_crash() {
     run crash-leftovers.log $out/build/stress/pl_crash --only leftovers ||
         known=FAIL
     record leftovers $known "issue 9 defect 1: $(grep -h 'checks passed' "$logs/crash-leftovers.log")"
+}
+
+section_netfs() {
+    step "protocol-level NFS/SMB and two hosts (ctest -L netfs)"
+    local ok=PASS
+    run netfs.log sh -c "cd $out/build && ctest --output-on-failure --timeout 900 -L netfs" || ok=FAIL
+    record netfs $ok "$(grep -h 'tests passed' "$logs/netfs.log" | tail -n 1)"
 }
 
 section_fuzz() {

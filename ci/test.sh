@@ -43,7 +43,7 @@ else
 fi
 
 step "ctest (all labels but netfs-long)"
-# netfs-long (the SMB network-cut window, ~85 s) runs in ci/bench.sh instead.
+# netfs-long (the SMB network-cut window, ~85 s) runs in ci/stress.sh.
 # shellcheck disable=SC2086
 (cd build-ci && ctest --output-on-failure --timeout 900 -LE netfs-long ${PL_CTEST_ARGS:-})
 
