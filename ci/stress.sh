@@ -11,8 +11,10 @@
 # and the fuzzing time; valgrind and the sanitizer passes take what they
 # take (valgrind: at most PL_VALGRIND_LIMIT seconds, default 240, per unit
 # binary; a binary that hangs under valgrind is a named failure).
-# Sections: deps build storms faults crash fuzz asan tsan valgrind redis
-# (redis: the Redis lock's fault cases, N rounds each: stress/redis_faults.sh).
+# Sections: deps build storms faults crash fuzz asan tsan valgrind netfs
+# redis (netfs: the protocol-level NFS/SMB and two-host conformance, all of
+# it, including the long SMB network cut that ci/test.sh leaves out; redis:
+# the Redis lock's fault cases, N rounds each: stress/redis_faults.sh).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -37,7 +39,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz asan tsan valgrind redis"
+SECTIONS="deps build storms faults crash fuzz asan tsan valgrind netfs redis"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -129,6 +131,13 @@ section_crash() {
     run crash-leftovers.log $out/build/stress/pl_crash --only leftovers ||
         known=FAIL
     record leftovers $known "issue 9 defect 1: $(grep -h 'checks passed' "$logs/crash-leftovers.log")"
+}
+
+section_netfs() {
+    step "protocol-level NFS/SMB and two hosts (ctest -L netfs)"
+    local ok=PASS
+    run netfs.log sh -c "cd $out/build && ctest --output-on-failure --timeout 900 -L netfs" || ok=FAIL
+    record netfs $ok "$(grep -h 'tests passed' "$logs/netfs.log" | tail -n 1)"
 }
 
 section_fuzz() {
