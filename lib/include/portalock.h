@@ -441,8 +441,10 @@ typedef struct pl_redis_options {
     double check_interval;      /* safety re-check while waiting; 0.25 */
     int fail_when_locked;       /* default 0 */
     int shared;                 /* 1 = shared (reader) mode */
-    double unavailable_timeout; /* a holder that answers no liveness ping for
-                                   this long is evicted; default 1 */
+    double unavailable_timeout; /* a holder whose connection the server saw
+                                   idle this long is evicted; a holder that
+                                   cannot confirm its grant for half this
+                                   long reports it lost; default 1 */
     int evict_stalled;          /* 1 = evict stalled holders (needs CLIENT
                                    KILL rights); default 1 */
     /* Called (from the library's watcher thread) when a held lock is lost. */
