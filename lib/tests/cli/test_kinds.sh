@@ -51,7 +51,7 @@ P2=$T/far.pid
 echo $$ >"$P2"
 printf 'portalock-holder 1\npid %s\nhost elsewhere.invalid\npidns 0:1\nend\n' $$ >"$P2.lock"
 if start_holder far "$P2.lock"; then
-    run --pid -n "$P2" true
+    run --pid -n --verbose --verbose "$P2" true
     check_rc "--pid, holder on another host: conflict -> 1" 1 "$RC"
     check_grep "--pid, holder on another host: liveness unknown, host named" "held by pid $$ \(unknown: another host or PID namespace\) on host elsewhere\.invalid" "$ERR"
     release_holder far
