@@ -4,10 +4,12 @@
 # formatting, runs every ctest test (unit, cli, install, conformance on local
 # and loop/FUSE/sshfs filesystems, redis, bench smoke), then repeats the
 # unit, CLI, conformance and Redis tests in an ASan+UBSan build and the
-# stress programs in a ThreadSanitizer build.
+# stress programs in a ThreadSanitizer build, and cross-builds the Windows
+# port and runs its unit tests under Wine (ci/windows.sh).
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
+#   PL_SKIP_WINDOWS=1 ci/test.sh   skip the Windows cross build (ci/windows.sh)
 #   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
 #
 # Needs root for apt and for the mounted filesystems (without root those
@@ -41,6 +43,11 @@ fi
 step "ctest (all labels)"
 # shellcheck disable=SC2086
 (cd build-ci && ctest --output-on-failure --timeout 900 ${PL_CTEST_ARGS:-})
+
+if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
+    step "Windows port: mingw-w64 cross build, unit tests under Wine"
+    bash ci/windows.sh
+fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
     step "ASan + UBSan build"

@@ -6,7 +6,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +65,8 @@ static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
     }
     af->fp = pl__os_fdopen(af->fd, "w+");
     if (af->fp == NULL) {
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "fdopen(%s)",
-                           af->tmp);
+        rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "fdopen(%s)", af->tmp);
         pl__os_close(af->fd, NULL);
         pl__os_unlink(af->tmp, NULL);
         af_free(af);
@@ -96,13 +95,13 @@ int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
     if (af == NULL)
         return pl__error_set(err, PL_EINVAL, 0, "open_atomic: NULL file");
     if (fflush(af->fp) != 0)
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "write(%s)",
-                           af->tmp);
+        rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "write(%s)", af->tmp);
     if (rc == PL_OK)
         rc = pl__os_fsync(af->fd, af->tmp, err);
     if (fclose(af->fp) != 0 && rc == PL_OK)
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "close(%s)",
-                           af->tmp);
+        rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "close(%s)", af->tmp);
     if (rc != PL_OK)
         pl__os_unlink(af->tmp, NULL);
     else
