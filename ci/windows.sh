@@ -32,9 +32,16 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
     step "wineboot (new prefix $WINEPREFIX)"
     wine wineboot --init >/dev/null 2>&1
 fi
-# A persistent wineserver for this prefix; stopped (by its prefix) at exit.
+# A persistent wineserver for this prefix, stopped (by its prefix) at exit.
+# The server wineboot left behind is not persistent: replace it.
+wineserver -k >/dev/null 2>&1 || true
+wineserver -w >/dev/null 2>&1 || true
 wineserver -p </dev/null >/dev/null 2>&1
 trap 'wineserver -k >/dev/null 2>&1 || true' EXIT
+# Start the prefix's services (winedevice, explorer...) now, detached from
+# our output: started by the first test they would inherit ctest's pipes and
+# ctest would wait for them forever.
+wine cmd /c exit </dev/null >/dev/null 2>&1
 
 step "cross-build (x86_64-w64-mingw32, -Werror)"
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \

@@ -45,6 +45,16 @@ int cli_run(char *const *argv, int keep_fd);
  */
 void cli_request_kill(int sig);
 
+/* The command for -c: {$SHELL or /bin/sh, "-c", command} on POSIX,
+ * {%ComSpec% or cmd.exe, "/c", command} on Windows. */
+void cli_shell_argv(char *argv[4], const char *command);
+/*
+ * FD form: 0 if fd is an open descriptor that can be locked; otherwise
+ * prints why and returns the exit status (Windows: a usage error, there is
+ * no FD form there).
+ */
+int cli_fd_check(int fd, const char *name);
+
 /* "portalock probe PATH [--json]": argv[0] is "probe". */
 int cli_probe_main(int argc, char **argv);
 /* --verbose: prints the probe's one-line verdict for lock_path's directory. */

@@ -406,12 +406,7 @@ static int cli_parse(cli_args_t *a, int argc, char **argv) {
         }
     }
     if (a->command != NULL) {
-        const char *sh = getenv("SHELL");
-        a->shell_argv[0] =
-            (char *)(sh != NULL && sh[0] != '\0' ? sh : "/bin/sh");
-        a->shell_argv[1] = (char *)"-c";
-        a->shell_argv[2] = (char *)a->command;
-        a->shell_argv[3] = NULL;
+        cli_shell_argv(a->shell_argv, a->command);
         a->cmd_argv = a->shell_argv;
     }
     if (a->cmd_argv == NULL) {
@@ -486,10 +481,8 @@ static int cli_fd_main(const cli_args_t *a) {
         return cli_usage_error("bad file descriptor '%s'", a->target);
     fd = (int)u;
     snprintf(name, sizeof(name), "fd %d", fd);
-    if (fcntl(fd, F_GETFD) < 0) {
-        fprintf(stderr, "portalock: %s: %s\n", name, strerror(errno));
-        return CLI_EX_FAILURE;
-    }
+    if ((rc = cli_fd_check(fd, name)) != 0)
+        return rc;
     if (a->backend == PL_BACKEND_LOCKF)
         return cli_usage_error("the lockf backend cannot lock a descriptor "
                                "for later: its locks belong to the process "

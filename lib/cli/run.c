@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -60,6 +62,22 @@ static void cli_fds_cloexec_new(void) {
         if (fl >= 0 && !(fl & FD_CLOEXEC))
             fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
     }
+}
+
+void cli_shell_argv(char *argv[4], const char *command) {
+    const char *sh = getenv("SHELL");
+    argv[0] = (char *)(sh != NULL && sh[0] != '\0' ? sh : "/bin/sh");
+    argv[1] = (char *)"-c";
+    argv[2] = (char *)command;
+    argv[3] = NULL;
+}
+
+int cli_fd_check(int fd, const char *name) {
+    if (fcntl(fd, F_GETFD) < 0) {
+        fprintf(stderr, "portalock: %s: %s\n", name, strerror(errno));
+        return CLI_EX_FAILURE;
+    }
+    return 0;
 }
 
 void cli_request_kill(int sig) {
