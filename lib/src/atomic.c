@@ -94,7 +94,15 @@ int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
 
     if (af == NULL)
         return pl__error_set(err, PL_EINVAL, 0, "open_atomic: NULL file");
-    if (fflush(af->fp) != 0)
+    /* A write through pl_atomic_fp() that failed earlier (EFBIG, ENOSPC
+     * while stdio flushed a full buffer) leaves only the error flag: the
+     * data is incomplete, so it must not be published. */
+    if (ferror(af->fp))
+        rc = pl__error_set(err, PL_EOS, 0,
+                           "write(%s): an earlier write failed; "
+                           "nothing published",
+                           af->tmp);
+    else if (fflush(af->fp) != 0)
         rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
                            pl__os_crt_error(), "write(%s)", af->tmp);
     if (rc == PL_OK)

@@ -10,6 +10,7 @@
 #ifndef PL_POSIX_SYS_H
 #define PL_POSIX_SYS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -32,6 +33,9 @@ typedef struct pl__sys_table {
     ssize_t (*write)(int fd, const void *buf, size_t len);
     int (*statfs)(const char *path, struct statfs *st);
     int (*kill)(pid_t pid, int sig);
+    /* The timed wait's helper thread (posix/backend.c). */
+    int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
+                          void *(*fn)(void *), void *arg);
 } pl__sys_table_t;
 
 /* The live table; tests may replace entries. */
