@@ -56,6 +56,7 @@ static int sys_fcntl(int fd, int cmd, ...) {
     .fstat = fstat, .stat = stat, .ftruncate = ftruncate, .fsync = fsync,      \
     .unlink = unlink, .rename = rename, .link = link, .mkdir = mkdir,          \
     .read = read, .write = write, .statfs = statfs, .kill = kill,              \
+    .lstat = lstat, .linkat = linkat,                                          \
     .pthread_create = pthread_create }
 /* clang-format on */
 

@@ -33,6 +33,9 @@ typedef struct pl__sys_table {
     ssize_t (*write)(int fd, const void *buf, size_t len);
     int (*statfs)(const char *path, struct statfs *st);
     int (*kill)(pid_t pid, int sig);
+    int (*lstat)(const char *path, struct stat *st);
+    int (*linkat)(int fromdir, const char *from, int todir, const char *to,
+                  int flags);
     /* The timed wait's helper thread (posix/backend.c). */
     int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
                           void *(*fn)(void *), void *arg);

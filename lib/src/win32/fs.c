@@ -586,17 +586,33 @@ int pl__os_unlink(const char *path, pl_error_t *err) {
     return ok ? PL_OK : pl__win_fail(err, e, "DeleteFile", path);
 }
 
-int pl__os_exists(const char *path) {
-    wchar_t *w = pl__win_path(path, NULL);
+/* GetFileAttributes never follows a reparse point's target for this:
+ * a link (dangling or not) exists too. */
+int pl__os_check_absent(const char *path, pl_error_t *err) {
+    wchar_t *w = pl__win_path(path, err);
     DWORD a, e;
     if (w == NULL)
-        return 1; /* cannot be checked */
+        return err != NULL ? err->code : PL_EINVAL;
     a = GetFileAttributesW(w);
     e = GetLastError();
     free(w);
-    return a != INVALID_FILE_ATTRIBUTES ||
-           (e != ERROR_FILE_NOT_FOUND && e != ERROR_PATH_NOT_FOUND &&
-            e != ERROR_INVALID_NAME && e != ERROR_DIRECTORY);
+    if (a != INVALID_FILE_ATTRIBUTES)
+        return pl__error_set(err, PL_EEXIST, ERROR_FILE_EXISTS,
+                             "%s: file already exists", path);
+    if (e == ERROR_FILE_NOT_FOUND)
+        return PL_OK;
+    if (e == ERROR_DIRECTORY) /* a parent is a file */
+        return pl__error_set(err, PL_ENOENT, (int)e, "GetFileAttributes(%s)",
+                             path);
+    return pl__win_fail(err, e, "GetFileAttributes", path);
+}
+
+int pl__os_fd_unlinked(pl_fd_t fd) {
+    FILE_STANDARD_INFO st;
+    if (!GetFileInformationByHandleEx((HANDLE)fd, FileStandardInfo, &st,
+                                      sizeof(st)))
+        return -1;
+    return st.DeletePending || st.NumberOfLinks == 0;
 }
 
 int pl__os_fsync(pl_fd_t fd, const char *path, pl_error_t *err) {
@@ -662,12 +678,15 @@ static const char *last_sep(const char *path) {
     return a > b ? a : b;
 }
 
-/* Creates "<dir>\.<base>.<12 hex>.tmp" next to path (CREATE_NEW), for
- * ordinary synchronous I/O (the C runtime writes through it). */
-int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
-                       pl_fd_t *fd_out, pl_error_t *err) {
+/* "<dir>\.<base>.<12 hex>.tmp" next to path (CREATE_NEW), base shortened
+ * so the name fits PL__NAME_MAX, for ordinary synchronous I/O (the C
+ * runtime writes through it). */
+static int create_temp(const char *path, unsigned perms, DWORD access,
+                       DWORD share, char **tmp_out, pl_fd_t *fd_out,
+                       pl_error_t *err) {
     const char *slash = last_sep(path);
     size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    size_t baselen = strlen(path + dirlen);
     size_t cap = strlen(path) + 32;
     char *tmp = malloc(cap);
     HANDLE h = INVALID_HANDLE_VALUE;
@@ -676,17 +695,30 @@ int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
 
     if (tmp == NULL)
         return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s", path);
+    if (baselen > PL__NAME_MAX - 18) /* "." + "." + 12 hex + ".tmp" */
+        baselen = PL__NAME_MAX - 18;
     for (int attempt = 0; attempt < 16; attempt++) {
         unsigned char r[6];
+        DWORD e;
         pl__os_random(r, sizeof(r));
-        snprintf(tmp, cap, "%.*s.%s.%02x%02x%02x%02x%02x%02x.tmp", (int)dirlen,
-                 path, path + dirlen, r[0], r[1], r[2], r[3], r[4], r[5]);
-        h = open_path(tmp, GENERIC_READ | GENERIC_WRITE, CREATE_NEW, attrs,
-                      "CreateFile", err);
-        if (h != INVALID_HANDLE_VALUE ||
-            (GetLastError() != ERROR_FILE_EXISTS &&
-             GetLastError() != ERROR_ALREADY_EXISTS))
+        snprintf(tmp, cap, "%.*s.%.*s.%02x%02x%02x%02x%02x%02x.tmp",
+                 (int)dirlen, path, (int)baselen, path + dirlen, r[0], r[1],
+                 r[2], r[3], r[4], r[5]);
+        {
+            wchar_t *w = pl__win_path(tmp, err);
+            if (w == NULL)
+                break;
+            h = pl__sys.CreateFileW(w, access, share, NULL, CREATE_NEW, attrs,
+                                    NULL);
+            e = GetLastError();
+            free(w);
+        }
+        if (h != INVALID_HANDLE_VALUE)
             break;
+        if (e != ERROR_FILE_EXISTS && e != ERROR_ALREADY_EXISTS) {
+            pl__win_fail(err, e, "CreateFile", tmp);
+            break;
+        }
     }
     if (h == INVALID_HANDLE_VALUE) {
         free(tmp);
@@ -697,32 +729,147 @@ int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
     return PL_OK;
 }
 
-/* MoveFileEx without MOVEFILE_REPLACE_EXISTING refuses an existing
- * destination atomically (ERROR_ALREADY_EXISTS).  tmp stays on failure. */
-int pl__os_publish_noreplace(const char *tmp, const char *path,
-                             pl_error_t *err) {
-    wchar_t *wt = pl__win_path(tmp, err), *wp;
-    BOOL ok;
-    DWORD e;
+int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
+                       pl_fd_t *fd_out, pl_error_t *err) {
+    return create_temp(path, perms, GENERIC_READ | GENERIC_WRITE, SHARE_ALL,
+                       tmp_out, fd_out, err);
+}
 
-    if (wt == NULL)
-        return err != NULL ? err->code : PL_EINVAL;
-    if ((wp = pl__win_path(path, err)) == NULL) {
-        free(wt);
-        return err != NULL ? err->code : PL_EINVAL;
+/*
+ * open_atomic's temporary file: named (Windows has no anonymous file that
+ * can be given a name later), opened with DELETE access but WITHOUT
+ * FILE_SHARE_DELETE.  That is the "in use" mark: while this handle is open
+ * nobody else can delete or rename the file (pl__os_clean_temps' DeleteFile
+ * fails with a sharing violation), and we rename it through the handle
+ * itself.  The parent directory must exist.
+ */
+int pl__os_atomic_create(const char *path, unsigned perms, char **tmp_out,
+                         pl_fd_t *fd_out, pl_error_t *err) {
+    return create_temp(path, perms, GENERIC_READ | GENERIC_WRITE | DELETE,
+                       FILE_SHARE_READ | FILE_SHARE_WRITE, tmp_out, fd_out,
+                       err);
+}
+
+/* A name "<path>.<hex>.kept" for data that could not be published. */
+static char *keep_name(const char *path) {
+    size_t cap = strlen(path) + 32;
+    char *k = malloc(cap);
+    unsigned char r[4];
+    if (k == NULL)
+        return NULL;
+    pl__os_random(r, sizeof(r));
+    snprintf(k, cap, "%s.%02x%02x%02x%02x.kept", path, r[0], r[1], r[2], r[3]);
+    return k;
+}
+
+/* Renames the file of h to path through the handle: atomic, and never
+ * replacing (ReplaceIfExists FALSE gives ERROR_ALREADY_EXISTS). */
+static DWORD rename_handle(HANDLE h, const char *path, pl_error_t *err) {
+    wchar_t *w = pl__win_path(path, err);
+    size_t n, size;
+    FILE_RENAME_INFO *ri;
+    DWORD e = 0;
+
+    if (w == NULL)
+        return ERROR_INVALID_NAME;
+    n = wcslen(w);
+    size = sizeof(FILE_RENAME_INFO) + n * sizeof(wchar_t);
+    ri = calloc(1, size);
+    if (ri == NULL) {
+        free(w);
+        return ERROR_NOT_ENOUGH_MEMORY;
     }
-    ok = pl__sys.MoveFileExW(wt, wp, MOVEFILE_WRITE_THROUGH);
-    e = GetLastError();
-    free(wt);
-    free(wp);
-    if (ok)
+    ri->ReplaceIfExists = FALSE;
+    ri->RootDirectory = NULL;
+    ri->FileNameLength = (DWORD)(n * sizeof(wchar_t));
+    memcpy(ri->FileName, w, (n + 1) * sizeof(wchar_t));
+    if (!pl__sys.SetFileInformationByHandle(h, FileRenameInfo, ri, (DWORD)size))
+        e = GetLastError();
+    free(ri);
+    free(w);
+    return e;
+}
+
+int pl__os_atomic_publish(pl_fd_t fd, const char *tmp, const char *path,
+                          char **kept, pl_error_t *err) {
+    DWORD e = rename_handle((HANDLE)fd, path, err);
+    char *k;
+
+    *kept = NULL;
+    if (e == 0) {
+        pl__os_fsync(fd, path, NULL); /* the rename, as far as NTFS allows */
         return PL_OK;
+    }
+    /* Keep the data under a name no cleaner removes. */
+    k = keep_name(path);
+    if (k != NULL && rename_handle((HANDLE)fd, k, NULL) == 0)
+        *kept = k;
+    else
+        free(k);
     if (e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS)
         return pl__error_set(err, PL_EEXIST, (int)e,
                              "%s appeared meanwhile; data kept in %s", path,
-                             tmp);
+                             *kept != NULL ? *kept : tmp);
     return pl__error_set(err, pl__code_from_os((int)e), (int)e,
-                         "MoveFileEx(%s, %s); data kept in %s", tmp, path, tmp);
+                         "rename(%s, %s); data kept in %s", tmp, path,
+                         *kept != NULL ? *kept : tmp);
+}
+
+/*
+ * Removes "<dir>\.<base>.<12 hex>.tmp" files of path older than 10 s that
+ * nobody holds open: a creator's handle (no FILE_SHARE_DELETE, see
+ * pl__os_atomic_create) makes DeleteFile fail with a sharing violation, so
+ * only files of writers that died go.
+ */
+void pl__os_clean_temps(const char *path) {
+    const char *slash = last_sep(path);
+    size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    size_t cap = strlen(path) + 32;
+    char *pattern = malloc(cap), *u;
+    wchar_t *wpat;
+    WIN32_FIND_DATAW fd;
+    HANDLE find;
+    FILETIME now_ft;
+    ULARGE_INTEGER now;
+
+    if (pattern == NULL)
+        return;
+    snprintf(pattern, cap, "%.*s.%s.????????????.tmp", (int)dirlen, path,
+             path + dirlen);
+    wpat = pl__win_path(pattern, NULL);
+    if (wpat == NULL) {
+        free(pattern);
+        return;
+    }
+    GetSystemTimeAsFileTime(&now_ft);
+    now.LowPart = now_ft.dwLowDateTime;
+    now.HighPart = now_ft.dwHighDateTime;
+    find = FindFirstFileW(wpat, &fd);
+    if (find != INVALID_HANDLE_VALUE) {
+        do {
+            ULARGE_INTEGER t;
+            char *full;
+            size_t fl;
+            t.LowPart = fd.ftLastWriteTime.dwLowDateTime;
+            t.HighPart = fd.ftLastWriteTime.dwHighDateTime;
+            if (now.QuadPart - t.QuadPart < 10ULL * 10000000ULL)
+                continue; /* 100 ns units: younger than 10 s */
+            u = pl__win_utf8(fd.cFileName);
+            if (u == NULL)
+                continue;
+            fl = dirlen + strlen(u) + 1;
+            full = malloc(fl);
+            if (full != NULL) {
+                snprintf(full, fl, "%.*s%s", (int)dirlen, path, u);
+                pl__os_unlink(full, NULL);
+                free(full);
+            }
+            free(u);
+        } while (FindNextFileW(find, &fd));
+        FindClose(find);
+    }
+    free(wpat);
+    free(pattern);
 }
 
 static int write_all(HANDLE h, const char *buf, size_t len) {

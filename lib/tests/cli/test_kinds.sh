@@ -57,6 +57,30 @@ run --temporary "$Q" -c 'exit 9'
 check_rc "--temporary: status passes through, file removed" 9 "$RC" "$ERR"
 check "--temporary: file removed after a failing command" [ ! -e "$Q" ]
 
+# ---- --temporary under cycling holders (issue 9, defect 5) -----------------------------
+# Four holders take and release the lock in a loop; a contender with -w 0.2
+# must either run its command or report the conflict with -E's status, never
+# fail with another error (it used to report "split-brain" at the deadline).
+# PL_CLI_STRESS_RUNS sets the number of contender runs (long form: 240).
+R=$T/cycle.lock
+for i in 1 2 3 4; do
+    (while [ ! -e "$T/cycle.stop" ]; do "$PL" --temporary -w 5 "$R" true; done) &
+    BG+=($!)
+done
+runs=${PL_CLI_STRESS_RUNS:-15}
+got=0 conflict=0 other=""
+for ((i = 0; i < runs; i++)); do
+    run --temporary -w 0.2 -E 99 "$R" true
+    case $RC in
+    0) got=$((got + 1)) ;;
+    99) conflict=$((conflict + 1)) ;;
+    *) other="$other run $i: status $RC: $ERR;" ;;
+    esac
+done
+touch "$T/cycle.stop"
+check "--temporary -w 0.2 -E 99 under cycling holders: $runs runs ($got ran, $conflict conflicts), only 0 or 99" [ -z "$other" ]
+[ -z "$other" ] || echo "  $other"
+
 # ---- --semaphore ----------------------------------------------------------------------
 D=$T/sem
 mkdir "$D"

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
@@ -584,6 +586,26 @@ int mount(const char *src, const char *target, const char *type,
 }
 int umount2(const char *target, int flags) {
     (void)target, (void)flags;
+    NOSYS(-1);
+}
+int getrlimit(int resource, struct rlimit *rl) {
+    (void)resource, (void)rl;
+    NOSYS(-1);
+}
+int setrlimit(int resource, const struct rlimit *rl) {
+    (void)resource, (void)rl;
+    NOSYS(-1);
+}
+int socket(int domain, int type, int protocol) {
+    (void)domain, (void)type, (void)protocol;
+    NOSYS(-1);
+}
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+    (void)fd, (void)addr, (void)len;
+    NOSYS(-1);
+}
+int mkfifo(const char *path, int mode) {
+    (void)path, (void)mode;
     NOSYS(-1);
 }
 int statfs(const char *path, struct statfs *st) {

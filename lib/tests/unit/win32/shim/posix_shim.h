@@ -42,6 +42,13 @@
 # define O_NOCTTY 0
 #endif
 #define F_GETFD       1
+#define F_GETFL       3
+#ifndef O_NONBLOCK
+# define O_NONBLOCK 04000
+#endif
+#ifndef SIGXFSZ
+# define SIGXFSZ 25
+#endif
 #define FD_CLOEXEC    1
 #define CLONE_NEWNS   0x00020000
 #define CLONE_NEWUSER 0x10000000
@@ -55,6 +62,7 @@ int setgid(int gid);
 int getuid(void);
 int geteuid(void);
 int unshare(int flags);
+int mkfifo(const char *path, int mode);
 /* These two work (over _putenv_s). */
 int setenv(const char *name, const char *value, int overwrite);
 int unsetenv(const char *name);
