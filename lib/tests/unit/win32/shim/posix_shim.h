@@ -41,8 +41,8 @@
 #ifndef O_NOCTTY
 # define O_NOCTTY 0
 #endif
-#define F_GETFD       1
-#define F_GETFL       3
+#define F_GETFD 1
+#define F_GETFL 3
 #ifndef O_NONBLOCK
 # define O_NONBLOCK 04000
 #endif
