@@ -93,6 +93,57 @@ pl_backend_t pl__os_native_default_backend(void) {
     return env_backend;
 }
 
+/* ---- wait tokens (pl_lock_interrupt) ------------------------------------- */
+
+/* A manual-reset event: pl_lock_interrupt sets it, a wait watches it. */
+struct pl__wait {
+    HANDLE event;
+};
+
+int pl__os_wait_new(pl__wait_t **out) {
+    pl__wait_t *t = malloc(sizeof(*t));
+    if (t == NULL)
+        return PL_ENOMEM;
+    t->event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (t->event == NULL) {
+        free(t);
+        return PL_ENOMEM;
+    }
+    *out = t;
+    return PL_OK;
+}
+
+void pl__os_wait_free(pl__wait_t *tok) {
+    if (tok == NULL)
+        return;
+    CloseHandle(tok->event);
+    free(tok);
+}
+
+void pl__os_wait_reset(pl__wait_t *tok) {
+    if (tok != NULL)
+        ResetEvent(tok->event);
+}
+
+void pl__os_wait_interrupt(pl__wait_t *tok) {
+    if (tok != NULL)
+        SetEvent(tok->event);
+}
+
+/* Windows has no signals: the waits are interruptible through the token
+ * already, with no helper thread to replace. */
+int pl__os_set_wait_signal(int signo, pl_error_t *err) {
+    if (signo == 0)
+        return PL_OK;
+    return pl__error_set(err, PL_ENOTSUP, 0,
+                         "no signals on Windows: waits need no wait signal "
+                         "(they are overlapped and interruptible already)");
+}
+
+int pl__os_wait_signal(void) {
+    return 0;
+}
+
 /* ---- one attempt --------------------------------------------------------- */
 
 static DWORD lock_flags(unsigned flags) {
@@ -183,8 +234,16 @@ static int64_t deadline_after(double timeout) {
 /* Immediate attempts until deadline_ns (< 0: forever), sleeping 1 ms at
  * first and doubling up to interval, so a short hold is noticed fast and a
  * long one costs few wake-ups. */
+static int interrupted(pl_error_t *err, HANDLE h) {
+    return pl__error_set(err, PL_EINTR, 0,
+                         "LockFileEx(%p): wait interrupted by "
+                         "pl_lock_interrupt",
+                         (void *)h);
+}
+
 static int poll_until(HANDLE h, unsigned flags, int64_t deadline_ns,
-                      double interval, double timeout, pl_error_t *err) {
+                      double interval, double timeout, pl__wait_t *tok,
+                      pl_error_t *err) {
     double step = 0.001;
     if (!(interval > 0))
         interval = 0.001;
@@ -198,7 +257,14 @@ static int poll_until(HANDLE h, unsigned flags, int64_t deadline_ns,
             if (s > (double)left / 1e9)
                 s = (double)left / 1e9;
         }
-        pl__os_sleep(s);
+        if (tok != NULL) {
+            DWORD ms = (DWORD)(s * 1000.0);
+            if (WaitForSingleObject(tok->event, ms > 0 ? ms : 1) ==
+                WAIT_OBJECT_0)
+                return try_once(h, flags) == 0 ? PL_OK : interrupted(err, h);
+        } else {
+            pl__os_sleep(s);
+        }
         step *= 2;
         e = try_once(h, flags);
         if (e == 0)
@@ -227,10 +293,11 @@ static DWORD wait_ms(int64_t deadline_ns) {
 }
 
 static int overlapped_wait(HANDLE h, unsigned flags, int64_t deadline_ns,
-                           double timeout, pl_error_t *err) {
+                           double timeout, pl__wait_t *tok, pl_error_t *err) {
     OVERLAPPED ov;
+    HANDLE events[2];
     DWORD n, w, e;
-    int rc;
+    int rc, by_token = 0;
 
     memset(&ov, 0, sizeof(ov));
     ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
@@ -246,8 +313,16 @@ static int overlapped_wait(HANDLE h, unsigned flags, int64_t deadline_ns,
         rc = lock_error(err, e, h);
         goto out;
     }
+    events[0] = ov.hEvent;
+    events[1] = tok != NULL ? tok->event : NULL;
     for (;;) {
-        w = WaitForSingleObject(ov.hEvent, wait_ms(deadline_ns));
+        w = WaitForMultipleObjects(tok != NULL ? 2 : 1, events, FALSE,
+                                   wait_ms(deadline_ns));
+        if (w == WAIT_OBJECT_0 + 1) { /* pl_lock_interrupt */
+            by_token = 1;
+            w = WAIT_TIMEOUT;
+            break;
+        }
         if (w != WAIT_TIMEOUT || deadline_ns < 0 ||
             pl__os_monotonic_ns() >= deadline_ns)
             break;
@@ -274,7 +349,11 @@ static int overlapped_wait(HANDLE h, unsigned flags, int64_t deadline_ns,
     }
     if (e != 0) {
         rc = pl__error_set(err, pl__code_from_os((int)e), (int)e,
-                           "WaitForSingleObject");
+                           "WaitForMultipleObjects");
+        goto out;
+    }
+    if (by_token) {
+        rc = try_once(h, flags) == 0 ? PL_OK : interrupted(err, h);
         goto out;
     }
     /* The holder may have released just now: one last immediate attempt,
@@ -309,7 +388,8 @@ static int blocking_wait(HANDLE h, unsigned flags, pl_error_t *err) {
  * wait in the kernel here" as PL_ENOTSUP instead of polling (the probe).
  */
 static int lock_timed(pl_fd_t fd, unsigned flags, double timeout,
-                      double check_interval, int may_poll, pl_error_t *err) {
+                      double check_interval, int may_poll, pl__wait_t *tok,
+                      pl_error_t *err) {
     HANDLE h = (HANDLE)fd;
     int64_t deadline_ns;
     int overlapped, rc;
@@ -325,8 +405,8 @@ static int lock_timed(pl_fd_t fd, unsigned flags, double timeout,
     deadline_ns = deadline_after(timeout);
     overlapped = pl__win_handle_overlapped(h);
     if (overlapped == 1 && !pl__win_is_wine())
-        return overlapped_wait(h, flags, deadline_ns, timeout, err);
-    if (overlapped == 0 && deadline_ns < 0)
+        return overlapped_wait(h, flags, deadline_ns, timeout, tok, err);
+    if (overlapped == 0 && deadline_ns < 0 && tok == NULL)
         return blocking_wait(h, flags, err);
     if (!may_poll)
         return pl__error_set(err, PL_ENOTSUP, 0,
@@ -337,19 +417,28 @@ static int lock_timed(pl_fd_t fd, unsigned flags, double timeout,
                                  ? "Wine does not implement overlapped lock "
                                    "waits"
                                  : "handle not opened for overlapped I/O");
-    return poll_until(h, flags, deadline_ns, check_interval, timeout, err);
+    return poll_until(h, flags, deadline_ns, check_interval, timeout, tok, err);
 }
 
 int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                       double timeout, double check_interval, pl_error_t *err) {
     (void)backend;
-    return lock_timed(fd, flags, timeout, check_interval, 1, err);
+    return lock_timed(fd, flags, timeout, check_interval, 1, NULL, err);
+}
+
+int pl__os_lock_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                     double timeout, double check_interval, pl__wait_t *tok,
+                     pl_error_t *err) {
+    (void)backend;
+    if (flags & PL_NON_BLOCKING)
+        timeout = 0;
+    return lock_timed(fd, flags, timeout, check_interval, 1, tok, err);
 }
 
 int pl__os_lock_kernel_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                             double timeout, pl_error_t *err) {
     (void)backend;
-    return lock_timed(fd, flags, timeout, 0, 0, err);
+    return lock_timed(fd, flags, timeout, 0, 0, NULL, err);
 }
 
 int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,

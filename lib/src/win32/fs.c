@@ -326,6 +326,13 @@ int pl__os_pid_alive(long pid) {
     return alive;
 }
 
+/* PIDs are per host on Windows: no namespace to tell. */
+int pl__os_pid_namespace(char *buf, size_t len) {
+    if (len > 0)
+        buf[0] = '\0';
+    return PL_ENOTSUP;
+}
+
 /* RtlGenRandom (advapi32's SystemFunction036), looked up once and kept
  * loaded (loading and freeing advapi32 on every call from several threads
  * was seen to hang Wine's loader), else splitmix64 over the clock, the PID
@@ -516,6 +523,34 @@ int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err) {
                              (void *)fd);
     }
     return PL_OK;
+}
+
+/* Truncate, then write at offset 0 (the lock handle is overlapped: every
+ * write names its offset and is waited for). */
+int pl__os_fd_set_content(pl_fd_t fd, const char *text, pl_error_t *err) {
+    HANDLE h = (HANDLE)fd;
+    size_t len = strlen(text), done = 0;
+    int rc = pl__os_truncate_after_lock(fd, err);
+
+    while (rc == PL_OK && done < len) {
+        OVERLAPPED ov;
+        DWORD n = 0, chunk = len - done > 0x10000000u ? 0x10000000u
+                                                      : (DWORD)(len - done);
+        memset(&ov, 0, sizeof(ov));
+        ov.Offset = (DWORD)done;
+        ov.OffsetHigh = (DWORD)((uint64_t)done >> 32);
+        if (!pl__sys.WriteFile(h, text + done, chunk, &n, &ov) &&
+            (GetLastError() != ERROR_IO_PENDING ||
+             !GetOverlappedResult(h, &ov, &n, TRUE)))
+            return pl__error_set(err, pl__code_from_os((int)GetLastError()),
+                                 (int)GetLastError(), "WriteFile(%p)",
+                                 (void *)fd);
+        if (n == 0)
+            return pl__error_set(err, PL_EOS, 0, "WriteFile(%p): no progress",
+                                 (void *)fd);
+        done += n;
+    }
+    return rc;
 }
 
 static int is_gone(DWORD e) {
