@@ -278,6 +278,7 @@ static void cli_holder_text(pl_lock_t *lock, char *buf, size_t len) {
     snprintf(buf, len, "lock is held by pid %ld (%s)%s%s", h.pid,
              h.alive > 0    ? "alive"
              : h.alive == 0 ? "not running"
+             : h.local == 0 ? "unknown: another host or PID namespace"
                             : "liveness unknown",
              h.host[0] ? " on host " : "", h.host);
 }
@@ -536,6 +537,9 @@ int main(int argc, char **argv) {
         cli_progname = slash != NULL ? slash + 1 : argv[0];
     }
     cli_fds_snapshot();
+    /* We own the process and its signals, as flock(1) does: timed waits
+     * block in the kernel in this thread and SIGALRM ends them. */
+    pl_set_wait_signal(SIGALRM, NULL);
     if (argc >= 2 && strcmp(argv[1], "probe") == 0)
         return cli_probe_main(argc - 1, argv + 1);
     rc = cli_parse_args(&args, argc, argv);
