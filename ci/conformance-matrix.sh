@@ -16,6 +16,7 @@
 # is pass / expected-fail / not-applicable / not-coherent, 1 when any is fail
 # or unexpected-pass (the report is written either way), 2 usage.
 set -u -o pipefail
+invocation="ci/conformance-matrix.sh${*:+ $*}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-matrix
 kinds="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-1ms"
@@ -114,4 +115,5 @@ for kind in $kinds; do
 done
 
 $python "$root/conformance/report.py" --results "$results" --runs "$runs" \
-    --markdown "$out/RESULTS.md" --json "$out/results.json" --kinds "$kinds"
+    --markdown "$out/RESULTS.md" --json "$out/results.json" --kinds "$kinds" \
+    --invocation "$invocation"
