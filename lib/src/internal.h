@@ -17,6 +17,7 @@
 #include "portalock.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #if defined(__GNUC__)
@@ -63,8 +64,18 @@ typedef struct pl__lock_ops {
     void (*destroy)(pl_lock_t *lock);
 } pl__lock_ops_t;
 
+/* What another thread can reach to end a wait (posix/backend.c). */
+typedef struct pl__wait pl__wait_t;
+
+/* pl_lock_t.state: who is using the object right now. */
+#define PL__IDLE      0
+#define PL__ACQUIRING 1 /* a thread is in pl_lock_acquire* */
+#define PL__CLOSING   2 /* pl_lock_close is freeing it */
+
 struct pl_lock {
     const pl__lock_ops_t *ops;
+    atomic_int state;        /* PL__IDLE, PL__ACQUIRING, PL__CLOSING */
+    pl__wait_t *wait;        /* token for pl_lock_interrupt */
     char *path;              /* file path, or Redis channel */
     pl_lock_options_t opts;  /* resolved: no PL_UNSET, no -1 left */
     char mode[4];            /* normalised "r", "r+", "a", "a+", "w", "w+" */
@@ -107,8 +118,13 @@ pl_backend_t pl__backend_resolve(pl_backend_t backend);
 double pl__os_monotonic(void); /* seconds, CLOCK_MONOTONIC */
 int64_t pl__os_monotonic_ns(void);
 long pl__os_getpid(void);
-/* 1 alive, 0 dead, -1 unknown. */
+/* Whether process pid of this host and PID namespace lives: 1 alive, 0 dead
+ * (no such process, or a zombie: exited, not yet reaped), -1 unknown. */
 int pl__os_pid_alive(long pid);
+/* An identifier of this process's PID namespace (Linux: the device and
+ * inode of /proc/self/ns/pid, "4:4026531836"); "" and an error code where
+ * there is none to tell (other systems: PIDs are per host there). */
+int pl__os_pid_namespace(char *buf, size_t len);
 int pl__os_random(void *buf, size_t len); /* best effort, never fails */
 const char *pl__os_tmpdir(void);
 void pl__os_sleep(double seconds);
@@ -125,6 +141,9 @@ int pl__os_close(pl_fd_t fd, pl_error_t *err);
 int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
 /* 1 if fd is still the file at path, 0 if path is gone or another file. */
 int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
+/* Replaces the content of fd, opened in mode "a", with text (truncate +
+ * write). */
+int pl__os_fd_set_content(pl_fd_t fd, const char *text, pl_error_t *err);
 /* 1 if fd's file has no name left (unlinked: st_nlink 0 / delete pending),
  * 0 if it has one, -1 if that cannot be told. */
 int pl__os_fd_unlinked(pl_fd_t fd);
@@ -183,8 +202,11 @@ int pl__os_atomic_publish(pl_fd_t fd, const char *tmp, const char *path,
  * the temporary name).  A no-op where temporary files are never left.
  */
 void pl__os_clean_temps(const char *path);
-/* Replaces path's content atomically and durably (marked temporary file +
- * fsync + rename + directory sync). */
+/* Replaces path's content for a file only its writer changes (the PID
+ * file): readers see the old content, no file, or the complete new content;
+ * durable on return.  Leaves no temporary file if the process dies where
+ * pl__os_atomic_create gives anonymous files (else pl__os_clean_temps'
+ * kind). */
 int pl__os_write_file_atomic(const char *path, const char *text,
                              pl_error_t *err);
 int pl__os_hostname(char *buf, size_t len);
@@ -193,11 +215,27 @@ int pl__os_hostname(char *buf, size_t len);
 int pl__os_abspath(const char *path, char **out, pl_error_t *err);
 
 /* Backends: lock/unlock one descriptor (posix/backend.c). */
+/* Internal flags bit: the descriptor is the caller's (pl_lock_fd*), so it
+ * may already hold a lock (a flock upgrade is then detected). */
+#define PL__CALLER_FD 0x100u
 int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                 pl_error_t *err);
 int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                       double timeout, double check_interval, pl_error_t *err);
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
+/* pl__os_lock_timed whose wait another thread can end through tok
+ * (pl__os_wait_interrupt: PL_EINTR unless the lock was got). */
+int pl__os_lock_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                     double timeout, double check_interval, pl__wait_t *tok,
+                     pl_error_t *err);
+int pl__os_wait_new(pl__wait_t **out);
+void pl__os_wait_free(pl__wait_t *tok); /* NULL-safe */
+/* Forgets an interrupt aimed at an earlier wait. */
+void pl__os_wait_reset(pl__wait_t *tok);
+void pl__os_wait_interrupt(pl__wait_t *tok);
+/* pl_set_wait_signal / pl_wait_signal. */
+int pl__os_set_wait_signal(int signo, pl_error_t *err);
+int pl__os_wait_signal(void);
 /* pl__os_lock_timed without the polling fallback: PL_ENOTSUP where the
  * kernel cannot wait (used by the probe). */
 int pl__os_lock_kernel_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
