@@ -486,7 +486,7 @@ static int pidfile_acquire(pl_lock_t *lock, double timeout,
                 size_t n = strlen(e.msg);
                 if (lock->holder.local == 0)
                     snprintf(e.msg + n, sizeof(e.msg) - n,
-                             " (held by pid %ld on host %s, another host or "
+                             " (held by pid %ld on host %.64s, another host or "
                              "PID namespace)",
                              lock->holder.pid, lock->holder.host);
                 else
