@@ -5,11 +5,13 @@
 # and loop/FUSE/sshfs filesystems, protocol-level nfs-ganesha and samba and
 # two namespace "hosts", redis, bench smoke), then repeats the unit, CLI,
 # conformance, Redis and stress tests in an ASan+UBSan build and the stress
-# programs in a ThreadSanitizer build.  The long forms of the stress suite
-# (storms, fuzzing, valgrind) are ci/stress.sh.
+# programs in a ThreadSanitizer build, and cross-builds the Windows port and
+# runs its unit tests under Wine (ci/windows.sh).  The long forms of the
+# stress suite (storms, fuzzing, valgrind) are ci/stress.sh.
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
+#   PL_SKIP_WINDOWS=1 ci/test.sh   skip the Windows cross build (ci/windows.sh)
 #   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
 #
 # Needs root for apt and for the mounted filesystems (without root those
@@ -46,6 +48,11 @@ step "ctest (all labels but netfs-long)"
 # netfs-long (the SMB network-cut window, ~85 s) runs in ci/stress.sh.
 # shellcheck disable=SC2086
 (cd build-ci && ctest --output-on-failure --timeout 900 -LE netfs-long ${PL_CTEST_ARGS:-})
+
+if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
+    step "Windows port: mingw-w64 cross build, unit tests under Wine"
+    bash ci/windows.sh
+fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
     step "ASan + UBSan build"
