@@ -162,8 +162,17 @@ PL_API int pl_unlock_fd(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
 
 typedef struct pl_lock pl_lock_t; /* opaque */
 
-/* Sentinel for "not set" in pl_lock_options_t's double fields. */
-#define PL_UNSET (-1e300)
+/*
+ * Sentinel for "not set" in pl_lock_options_t's double fields (and the
+ * double arguments of pl_lock_acquire_with/pl_semaphore_acquire_with):
+ * -2^63 seconds.  It is a power of two, so the literal is exact in float,
+ * double and long double and "x == PL_UNSET" holds whatever precision the
+ * compiler evaluates the literal in.  (Until 0.1 it was -1e300, which is
+ * not exact: on 32-bit x86, FLT_EVAL_METHOD 2, the literal stayed a long
+ * double that no stored double ever equals.  The library still accepts that
+ * old value from programs built against the old header.)
+ */
+#define PL_UNSET (-9223372036854775808.0)
 
 typedef struct pl_lock_options {
     /*

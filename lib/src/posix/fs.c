@@ -37,21 +37,48 @@ double pl__os_monotonic(void) {
 
 /*
  * getpid() is a system call that the generic layer makes on every acquire
- * and release (fork detection), a measurable share of an uncontended cycle.
- * The PID is cached in a page marked MADV_WIPEONFORK: the kernel zeroes it
- * in every child, however it was forked (fork, _Fork, clone), so the cache
- * can never be stale.  Without WIPEONFORK (Linux < 4.14) no caching.
+ * and release (fork detection), a measurable share of an uncontended cycle,
+ * so the PID is cached.  A child must never see the parent's value, and no
+ * single mechanism guarantees that everywhere, so the cache is cleared in
+ * the child twice over:
+ *
+ *   - it lives in a page marked MADV_WIPEONFORK, which the kernel zeroes in
+ *     every child however it was created (fork, _Fork, a raw clone), and
+ *   - a pthread_atfork child handler zeroes it after every fork() made
+ *     through libc.
+ *
+ * The atfork handler is not redundant: qemu-user accepts MADV_WIPEONFORK
+ * and ignores it (a forked aarch64 or s390x child under emulation saw the
+ * parent's PID), and some sandboxes may do the same.  Where the kernel has
+ * no MADV_WIPEONFORK (Linux < 4.14, the BSDs, macOS) nothing is cached:
+ * atfork handlers alone miss _Fork() and raw clones.
  */
+#ifdef MADV_WIPEONFORK
+# define PL_MADV_WIPEONFORK MADV_WIPEONFORK
+#else
+# define PL_MADV_WIPEONFORK (-1)
+#endif
+
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Atomic long *pid_cache;
 
+static void pid_cache_clear_in_child(void) {
+    if (pid_cache != NULL)
+        atomic_store_explicit(pid_cache, 0, memory_order_relaxed);
+}
+
 static void pid_cache_init(void) {
     long page = sysconf(_SC_PAGESIZE);
-    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p;
+
+    if (PL_MADV_WIPEONFORK < 0 || page <= 0)
+        return;
+    p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return;
-    if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+    if (pl__sys.madvise(p, (size_t)page, PL_MADV_WIPEONFORK) != 0 ||
+        pthread_atfork(NULL, NULL, pid_cache_clear_in_child) != 0) {
         munmap(p, (size_t)page);
         return;
     }

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -54,7 +55,8 @@ static int sys_fcntl(int fd, int cmd, ...) {
     .open = sys_open, .close = close, .flock = flock, .fcntl = sys_fcntl,      \
     .fstat = fstat, .stat = stat, .ftruncate = ftruncate, .fsync = fsync,      \
     .unlink = unlink, .rename = rename, .link = link, .mkdir = mkdir,          \
-    .read = read, .write = write, .statfs = statfs, .kill = kill }
+    .read = read, .write = write, .statfs = statfs, .kill = kill,    \
+    .madvise = madvise }
 /* clang-format on */
 
 static const pl__sys_table_t pl__sys_real = PL__SYS_REAL;

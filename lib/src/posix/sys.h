@@ -32,6 +32,7 @@ typedef struct pl__sys_table {
     ssize_t (*write)(int fd, const void *buf, size_t len);
     int (*statfs)(const char *path, struct statfs *st);
     int (*kill)(pid_t pid, int sig);
+    int (*madvise)(void *addr, size_t len, int advice);
 } pl__sys_table_t;
 
 /* The live table; tests may replace entries. */
