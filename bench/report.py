@@ -317,6 +317,13 @@ class Report:
         for r in rows:
             pr = r.get("probe", {})
             verdict_line = (pr.get("probe") or {}).get("guarantee") if pr.get("ok") else why(pr)
+            if pr.get("ok"):
+                # the mount options' verdict and advice (NFS/CIFS/FUSE), when there is one
+                mv, ma = (pr["probe"].get("mount_verdict") or ""), (pr["probe"].get("mount_advice") or "")
+                if mv and mv not in (verdict_line or ""):
+                    verdict_line = "%s. Mount options: %s" % (verdict_line, mv)
+                if ma:
+                    verdict_line = "%s. **Advice:** %s" % (verdict_line, ma)
             fstype = (pr.get("probe") or {}).get("fstype", "?")
             cyc = r.get("cycle", {})
             cells = []
@@ -346,7 +353,8 @@ class Report:
                            [(0, rv, fmt_ns(rv) if rv else "n/a"),
                             (1, ov, "%s  (%s raw)" % (fmt_ns(ov), fr(ratio(ov, rv))) if ov else "n/a")]))
         self.w("## Filesystems", "",
-               "Per directory: the probe's verdict (`pl_probe` guarantee line), the open + lock + "
+               "Per directory: the probe's verdict (`pl_probe` guarantee line, plus the mount options' "
+               "verdict and one-line advice for NFS, CIFS and FUSE mounts), the open + lock + "
                "unlock + close cycle (raw / ours, ratio) for each backend, and the flock handoff "
                "(raw waiter / our timed waiter). plfwd is the project's lock-forwarding FUSE mount; "
                "its injected delays stand in for NFS/SMB round trips. For two-mount kinds the last "

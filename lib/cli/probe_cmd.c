@@ -76,6 +76,12 @@ static void cli_probe_print_text(const char *path, const pl_probe_t *p) {
                         "yes (locks are seen across mounts and clients)",
                         "no (locks are local to this client)"));
     printf("guarantee:  %s\n", p->guarantee);
+    if (p->mount_options[0] != '\0')
+        printf("mount:      %s %s\n", p->mount_source, p->mount_options);
+    if (p->mount_verdict[0] != '\0')
+        printf("verdict:    %s\n", p->mount_verdict);
+    if (p->mount_advice[0] != '\0')
+        printf("advice:     %s\n", p->mount_advice);
 }
 
 int cli_probe_main(int argc, char **argv) {

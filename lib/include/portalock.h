@@ -338,6 +338,17 @@ typedef struct pl_probe {
                                  -1 unknown */
     char guarantee[512];      /* one line, e.g. "fuse.sshfs: locks are local to
                                  this client; other clients are not excluded" */
+    /* From the mount options (Linux /proc/self/mountinfo; "" / 0 elsewhere). */
+    char mount_source[128];   /* "server:/export", "//server/share"... */
+    char mount_options[512];  /* per-mount, then superblock options */
+    unsigned remote_backends; /* bits: the options send these backends' locks
+                                 to the server (other clients see them) */
+    unsigned local_backends;  /* bits: the options keep these on this client
+                                 (nolock, local_lock=, nobrl, FUSE without
+                                 lock operations) */
+    char mount_verdict[256];  /* one line, e.g. "NFS vers=4.2, hard: flock,
+                                 lockf and OFD reach the server (...)" */
+    char mount_advice[256];   /* one line: what to change; "" if nothing */
 } pl_probe_t;
 
 /*

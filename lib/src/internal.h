@@ -181,5 +181,9 @@ int pl__os_fstype(const char *dir, char *name, size_t len, uint64_t *magic,
  * pl_probe_t (backends_ok, blocking_ok) and leaves nothing behind. */
 int pl__os_probe_locks(const char *dir, unsigned *backends_ok,
                        unsigned *blocking_ok, pl_error_t *err);
+/* The mount holding dir and its options (posix/mounts_os.c); 0 if found,
+ * -1 if unknown (no /proc/self/mountinfo).  Never an error to the caller. */
+struct pl__mount;
+int pl__os_mount(const char *dir, struct pl__mount *m);
 
 #endif /* PL_INTERNAL_H */

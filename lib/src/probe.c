@@ -4,6 +4,7 @@
  * a temporary file there; and pl_probe_to_json().
  */
 #include "internal.h"
+#include "mountopts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,11 @@ static void describe(pl_probe_t *p) {
                  "%s: locks are forwarded to the underlying filesystem; "
                  "%s locks exclude every mount and local process",
                  fs, ok);
+    else if (p->mount_verdict[0] != '\0' &&
+             (strncmp(fs, "nfs", 3) == 0 || strcmp(fs, "cifs") == 0 ||
+              strncmp(fs, "smb", 3) == 0))
+        snprintf(p->guarantee, sizeof(p->guarantee),
+                 "%s: network filesystem; %s", fs, p->mount_verdict);
     else if (p->cross_mount_coherent == 0)
         snprintf(p->guarantee, sizeof(p->guarantee),
                  "%s: network filesystem; locks are local to this client; "
@@ -153,6 +159,34 @@ static void describe(pl_probe_t *p) {
     }
 }
 
+/*
+ * The mount options' verdict.  They decide coherence where the type alone
+ * cannot (NFS, CIFS): when they keep every working backend on this client
+ * the locks are not coherent; when they send every one to the server they
+ * are.
+ */
+static void mount_options(const char *dir, pl_probe_t *p) {
+    pl__mount_t m;
+    pl__mount_verdict_t v;
+    unsigned ok = p->backends_ok & ~(1u << PL_BACKEND_LOCKFILEEX);
+
+    if (pl__os_mount(dir, &m) == 0) {
+        snprintf(p->mount_source, sizeof(p->mount_source), "%s", m.source);
+        snprintf(p->mount_options, sizeof(p->mount_options), "%s", m.options);
+        pl__mount_verdict(m.fstype, m.options, &v);
+    } else {
+        pl__mount_verdict(p->fstype, "", &v);
+    }
+    p->remote_backends = v.remote;
+    p->local_backends = v.local;
+    snprintf(p->mount_verdict, sizeof(p->mount_verdict), "%s", v.verdict);
+    snprintf(p->mount_advice, sizeof(p->mount_advice), "%s", v.advice);
+    if (ok != 0 && (ok & ~v.local) == 0)
+        p->cross_mount_coherent = 0;
+    else if (ok != 0 && (ok & ~v.remote) == 0)
+        p->cross_mount_coherent = 1;
+}
+
 int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
     char *dir = NULL;
     int rc;
@@ -168,11 +202,14 @@ int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
                        err);
     if (rc == PL_OK)
         rc = pl__os_probe_locks(dir, &out->backends_ok, &out->blocking_ok, err);
-    free(dir);
-    if (rc != PL_OK)
+    if (rc != PL_OK) {
+        free(dir);
         return rc;
+    }
     out->is_network = classify_network(out->fstype);
     out->cross_mount_coherent = classify_coherent(out->fstype, out->is_network);
+    mount_options(dir, out);
+    free(dir);
     describe(out);
     return PL_OK;
 }
@@ -257,6 +294,18 @@ int pl_probe_to_json(const pl_probe_t *probe, char *buf, size_t len) {
     jputs(&b, num);
     jputs(&b, "\"guarantee\":");
     jstring(&b, probe->guarantee);
+    jputs(&b, ",\"mount_source\":");
+    jstring(&b, probe->mount_source);
+    jputs(&b, ",\"mount_options\":");
+    jstring(&b, probe->mount_options);
+    jputs(&b, ",\"remote_backends\":");
+    jbackends(&b, probe->remote_backends);
+    jputs(&b, ",\"local_backends\":");
+    jbackends(&b, probe->local_backends);
+    jputs(&b, ",\"mount_verdict\":");
+    jstring(&b, probe->mount_verdict);
+    jputs(&b, ",\"mount_advice\":");
+    jstring(&b, probe->mount_advice);
     jputs(&b, "}");
     if (b.overflow) {
         buf[0] = '\0';

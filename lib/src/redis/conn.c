@@ -1,0 +1,190 @@
+/*
+ * conn.c -- RedisLock connections: connect, AUTH, replies and errors, and the
+ * command connection (shared with the watcher under rl->mu).
+ */
+#include "redis_lock.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* ---- small helpers -------------------------------------------------------
+ */
+
+static struct timeval rl_tv(double s) {
+    struct timeval tv;
+    if (s < 0.001)
+        s = 0.001;
+    tv.tv_sec = (time_t)s;
+    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+void pl__rl_random_hex(char *out, size_t bytes) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char buf[32];
+    size_t i;
+    if (bytes > sizeof(buf))
+        bytes = sizeof(buf);
+    pl__os_random(buf, bytes);
+    for (i = 0; i < bytes; i++) {
+        out[2 * i] = hex[buf[i] >> 4];
+        out[2 * i + 1] = hex[buf[i] & 15];
+    }
+    out[2 * bytes] = '\0';
+}
+
+static void rl_where(const rl_t *rl, char *buf, size_t len) {
+    if (rl->unix_socket != NULL)
+        snprintf(buf, len, "unix:%s", rl->unix_socket);
+    else
+        snprintf(buf, len, "%s:%d", rl->host, rl->port);
+}
+
+int pl__rl_copy(char *dst, size_t len, const char *src, size_t n) {
+    if (n >= len)
+        return -1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Maps an error reply: NOAUTH/WRONGPASS -> PL_EAUTH, NOPERM -> PL_EACCES,
+ * anything else -> PL_EPROTO.  Also covers replies of the wrong type. */
+int pl__rl_reply_error(const redisReply *r, const char *what, pl_error_t *err) {
+    if (!PL__REPLY_IS(r, REDIS_REPLY_ERROR))
+        return pl__error_set(err, PL_EPROTO, 0,
+                             "redis %s: unexpected reply type %d", what,
+                             r != NULL ? r->type : -1);
+    if (strncmp(r->str, "NOAUTH", 6) == 0 ||
+        strncmp(r->str, "WRONGPASS", 9) == 0 ||
+        strstr(r->str, "invalid password") != NULL)
+        return pl__error_set(err, PL_EAUTH, 0, "redis %s: %s", what, r->str);
+    if (strncmp(r->str, "NOPERM", 6) == 0)
+        return pl__error_set(err, PL_EACCES, 0, "redis %s: %s", what, r->str);
+    return pl__error_set(err, PL_EPROTO, 0, "redis %s: %s", what, r->str);
+}
+
+int pl__rl_io_error(redisContext *c, const char *what, pl_error_t *err) {
+    return pl__error_set(err, PL_ECONN, 0, "redis %s: %s", what,
+                         c->errstr[0] != '\0' ? c->errstr : "connection lost");
+}
+
+/* Reads one reply; PL_ECONN on I/O failure (the context is then dead). */
+int pl__rl_get(redisContext *c, redisReply **out, const char *what,
+               pl_error_t *err) {
+    void *r = NULL;
+    *out = NULL;
+    if (redisGetReply(c, &r) != REDIS_OK || r == NULL)
+        return pl__rl_io_error(c, what, err);
+    *out = r;
+    return PL_OK;
+}
+
+/* ---- connections ---------------------------------------------------------
+ */
+
+/* Connects with both timeouts and queues AUTH (*auth = 1) if configured;
+ * nothing is read yet, so callers pipeline their first commands. */
+int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err) {
+    struct timeval tv = rl_tv(rl->connect_timeout);
+    char where[300];
+    redisContext *c;
+
+    *out = NULL;
+    *auth = 0;
+    rl_where(rl, where, sizeof(where));
+    if (rl->unix_socket != NULL)
+        c = redisConnectUnixWithTimeout(rl->unix_socket, tv);
+    else
+        c = redisConnectWithTimeout(rl->host, rl->port, tv);
+    if (c == NULL)
+        return pl__error_set(err, PL_ENOMEM, 0, "redis %s: out of memory",
+                             where);
+    if (c->err != 0 ||
+        redisSetTimeout(c, rl_tv(rl->command_timeout)) != REDIS_OK) {
+        int rc = pl__error_set(err, PL_ECONN, 0, "redis %s: connect: %s", where,
+                               c->errstr);
+        redisFree(c);
+        return rc;
+    }
+    /* hiredis opens sockets without SOCK_CLOEXEC: a command the caller
+     * spawns while holding must not inherit (and keep alive) the lock. */
+    (void)fcntl(PL__REDIS_FD(c), F_SETFD, FD_CLOEXEC);
+    if (rl->unix_socket == NULL)
+        (void)redisEnableKeepAlive(c); /* half-open TCP is found eventually */
+    if (rl->password != NULL) {
+        const char *argv[3] = {"AUTH", rl->username, rl->password};
+        if (rl->username != NULL)
+            redisAppendCommandArgv(c, 3, argv, NULL);
+        else {
+            argv[1] = rl->password;
+            redisAppendCommandArgv(c, 2, argv, NULL);
+        }
+        *auth = 1;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+int pl__rl_check_auth(redisContext *c, pl_error_t *err) {
+    redisReply *r;
+    int rc = pl__rl_get(c, &r, "AUTH", err);
+    if (rc != PL_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR)
+        rc = pl__error_set(err, PL_EAUTH, 0, "redis AUTH: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+
+/* The command connection, (re)connected if needed.  Caller holds rl->mu. */
+int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err) {
+    redisContext *c;
+    int auth, rc;
+
+    if (rl->cmd != NULL && rl->cmd->err == 0)
+        return PL_OK;
+    if (rl->cmd != NULL) {
+        redisFree(rl->cmd);
+        rl->cmd = NULL;
+    }
+    if ((rc = pl__rl_connect(rl, &c, &auth, err)) != PL_OK)
+        return rc;
+    pl__rl_queue_script_load(c);
+    if (auth)
+        rc = pl__rl_check_auth(c, err);
+    if (rc == PL_OK)
+        rc = pl__rl_read_sha(rl, c, err);
+    if (rc != PL_OK) {
+        redisFree(c);
+        return rc;
+    }
+    rl->cmd = c;
+    return PL_OK;
+}
+
+/* One command on the command connection; caller holds rl->mu. */
+int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
+                    pl_error_t *err) {
+    int rc = pl__rl_cmd_ensure(rl, err);
+    *out = NULL;
+    if (rc != PL_OK)
+        return rc;
+    *out = redisCommandArgv(rl->cmd, argc, argv, NULL);
+    if (*out == NULL)
+        return pl__rl_io_error(rl->cmd, argv[0], err);
+    return PL_OK;
+}
+
+/* A command on the command connection whose reply we only classify. */
+int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
+                      pl_error_t *err) {
+    int rc;
+    pthread_mutex_lock(&rl->mu);
+    rc = pl__rl_cmd_argv(rl, argc, argv, out, err);
+    pthread_mutex_unlock(&rl->mu);
+    return rc;
+}

@@ -1,0 +1,151 @@
+/*
+ * redis_lock.h -- RedisLock internals: a Redis lock bound to the holder's
+ * connection.
+ *
+ * The promise (portalocker's): unlike key/TTL locks, the lock is freed the
+ * moment its holder's connection dies, and the API is the other locks' one.
+ * The design and its safety argument are in DESIGN.md; in short:
+ *
+ *   - Each acquire opens a subscription connection ("sub") subscribed to a
+ *     channel of its own, pl:{NAME}:h:<random uuid>, and to pl:{NAME}:ev.
+ *     CLIENT ID gives the connection's id (never reused within a server run).
+ *   - ONE Lua script arbitrates every grant atomically: the lock is free when
+ *     the recorded holder's channel has no subscriber (PUBSUB NUMSUB == 0:
+ *     its connection is gone), or when the caller brings a dead-holder proof
+ *     for exactly that (channel, client id).  A grant also requires that the
+ *     caller's own channel is subscribed, so every grant is bound to a live
+ *     connection.  It writes the owner record (channel, client id, token) and
+ *     returns a fencing token from an INCR counter that starts from the
+ *     server's TIME in microseconds when missing (monotonic across restarts
+ *     without persistence).
+ *   - Release is compare-and-delete by (channel, token) plus PUBLISH on the
+ *     event channel: waiters wake by notification and re-run the script.
+ *     Death publishes nothing, so waiters also re-run the script every
+ *     RL_POLL_SECONDS (5 ms): that is how a SIGKILLed holder is replaced in
+ *     milliseconds.  Cost: one EVALSHA per waiter per 5 ms.
+ *   - Dead-holder proof: every check_interval a waiter asks CLIENT LIST ID
+ *     <holder's id>; an empty answer proves the holder's connection is gone
+ *     even if a foreign subscriber keeps its channel "alive".  A stalled
+ *     holder (SIGSTOP) gets "ping"s on its channel; without a "pong" for
+ *     unavailable_timeout it is evicted by CLIENT KILL ID <its exact id>
+ *     (never by name) if evict_stalled, which is again a proof.
+ *   - The holder's watcher thread reads its sub connection: it answers pings
+ *     (over the command connection, under a mutex) and turns EOF into "lost"
+ *     (on_lost callback, pl_lock_check and release give PL_ELOST).
+ *   - Shared mode: readers in a hash; a waiting writer registers as pending
+ *     writer, and new readers wait while a live pending writer exists, so
+ *     writers are not starved.  Dead readers and pending writers are pruned
+ *     by the same NUMSUB rule.
+ *
+ * Threads: the user's thread owns the object; the watcher thread exists only
+ * while held and touches only the sub connection (which it owns) and the
+ * command connection under rl->mu.  Fork: a child never writes on inherited
+ * sockets; it only closes its copies.
+ *
+ * The code is split along its sections, as posix/ is:
+ *   redis_lock.h   this overview, the object, what the files share
+ *   script.c       the Lua script that arbitrates, EVALSHA, one acquire try
+ *   conn.c         connecting, AUTH, replies and errors, the command connection
+ *   sub.c          the subscription connection and the holder's watcher
+ *   redis_lock.c   the lock kind: wait loop, acquire, release, check, fork,
+ * open
+ */
+#ifndef PL_REDIS_LOCK_H
+#define PL_REDIS_LOCK_H
+
+#include "hiredis_compat.h"
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* Liveness poll while waiting: how often a waiter re-runs the script to see
+ * whether the holder's connection died (Redis announces no disconnects). */
+#define RL_POLL_SECONDS 0.005
+/* Longest lock name; keeps every derived name bounded. */
+#define RL_NAME_MAX 256
+#define RL_KEY_MAX  (RL_NAME_MAX + 16) /* "pl:{NAME}:readers" */
+#define RL_CHAN_MAX (RL_KEY_MAX + 40)  /* "pl:{NAME}:h:<32 hex>" */
+#define RL_ID_MAX   24
+
+typedef struct rl {
+    pl_lock_t *lock;
+    /* options; strings owned */
+    char *host, *unix_socket, *username, *password;
+    int port;
+    double connect_timeout, command_timeout, unavailable_timeout;
+    int evict_stalled, shared;
+    void (*on_lost)(pl_lock_t *lock, int reason, void *arg);
+    void *on_lost_arg;
+    /* names derived from the lock name */
+    char keys[4][RL_KEY_MAX];
+    char ev_chan[RL_KEY_MAX];
+    char chan_prefix[RL_KEY_MAX]; /* "pl:{NAME}:h:" */
+    char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
+    /* command connection, shared with the watcher under mu */
+    pthread_mutex_t mu;
+    redisContext *cmd;
+    char sha[48];
+    long conn_pid; /* process that opened the connections */
+    int client_list_ok;
+    /* subscription connection of the current attempt or grant */
+    redisContext *sub;
+    char my_chan[RL_CHAN_MAX];
+    char cid[RL_ID_MAX];
+    char nonce[40];
+    int pong_seen;
+    /* held */
+    char tok[RL_ID_MAX];
+    pthread_t watcher;
+    int watcher_started;
+    atomic_int stop;
+    atomic_int lost;
+} rl_t;
+
+/* What a waiter knows about the connection that blocks it. */
+typedef struct rl_wait {
+    int forever;
+    double deadline, next_check, check_every;
+    char bchan[RL_CHAN_MAX], bcid[RL_ID_MAX];
+    char bkind;
+    int ping_out;
+    double ping_since;
+    char pchan[RL_CHAN_MAX], pcid[RL_ID_MAX]; /* proof for the next try */
+    int maybe_pending;
+    int evict_denied;
+} rl_wait_t;
+
+/* ---- conn.c -------------------------------------------------------------- */
+void pl__rl_random_hex(char *out, size_t bytes);
+int pl__rl_copy(char *dst, size_t len, const char *src, size_t n);
+int pl__rl_reply_error(const redisReply *r, const char *what, pl_error_t *err);
+int pl__rl_io_error(redisContext *c, const char *what, pl_error_t *err);
+int pl__rl_get(redisContext *c, redisReply **out, const char *what,
+               pl_error_t *err);
+int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err);
+int pl__rl_check_auth(redisContext *c, pl_error_t *err);
+int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err);
+int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
+                    pl_error_t *err);
+int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
+                      pl_error_t *err);
+
+/* ---- script.c ------------------------------------------------------------ */
+void pl__rl_queue_script_load(redisContext *c);
+int pl__rl_read_sha(rl_t *rl, redisContext *c, pl_error_t *err);
+int pl__rl_eval(rl_t *rl, const char **args, redisReply **out, pl_error_t *err);
+int pl__rl_eval_int(rl_t *rl, const char **args, long long *val,
+                    pl_error_t *err);
+const char *pl__rl_mode(const rl_t *rl);
+int pl__rl_try(rl_t *rl, rl_wait_t *w, int may_wait, int *granted,
+               pl_error_t *err);
+
+/* ---- sub.c --------------------------------------------------------------- */
+void pl__rl_sub_close(rl_t *rl);
+int pl__rl_sub_open(rl_t *rl, pl_error_t *err);
+int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err);
+int pl__rl_watch_start(rl_t *rl, pl_error_t *err);
+void pl__rl_watch_stop(rl_t *rl);
+
+#endif /* PL_REDIS_LOCK_H */
