@@ -349,6 +349,11 @@ typedef struct pl_probe {
     char mount_verdict[256];  /* one line, e.g. "NFS vers=4.2, hard: flock,
                                  lockf and OFD reach the server (...)" */
     char mount_advice[256];   /* one line: what to change; "" if nothing */
+    int flock_fcntl_exclude;  /* 1: flock and fcntl (lockf, OFD) locks
+                                 exclude each other here (one lock manager:
+                                 the BSDs, macOS, Linux NFS); 0: independent
+                                 (Linux local filesystems: every process on a
+                                 file must use one family); -1 unknown */
 } pl_probe_t;
 
 /*

@@ -13,13 +13,33 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Where the POSIX variants differ (file scope only; PORTING.md):
+ *   dropping a FILE's buffer: __fpurge (glibc, musl) or fpurge (the BSDs,
+ *   macOS); kernel randomness: getrandom (Linux, FreeBSD 12+) or getentropy
+ *   (macOS, at most 256 bytes a call). */
+#if defined(__linux__)
+# include <stdio_ext.h>
+# define PL_FPURGE(fp) __fpurge(fp)
+#else
+# define PL_FPURGE(fp) fpurge(fp)
+#endif
+#if defined(__APPLE__)
+static ssize_t os_getrandom(void *buf, size_t len) {
+    size_t n = len < 256 ? len : 256;
+    return getentropy(buf, n) == 0 ? (ssize_t)n : -1;
+}
+#else
+static ssize_t os_getrandom(void *buf, size_t len) {
+    return getrandom(buf, len, GRND_NONBLOCK);
+}
+#endif
 
 #define OPEN_FLAGS_BASE (O_CLOEXEC | O_NOCTTY)
 
@@ -108,14 +128,15 @@ int pl__os_pid_alive(long pid) {
     return errno == EPERM ? 1 : -1; /* EPERM: exists, another user's */
 }
 
-/* getrandom, else a splitmix64 stream seeded from time, pid and a counter. */
+/* getrandom/getentropy, else a splitmix64 stream seeded from time, pid and a
+ * counter. */
 int pl__os_random(void *buf, size_t len) {
     static atomic_uint_fast64_t counter;
     unsigned char *p = buf;
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = getrandom(p + got, len - got, GRND_NONBLOCK);
+        ssize_t n = os_getrandom(p + got, len - got);
         if (n > 0)
             got += (size_t)n;
         else if (n < 0 && errno == EINTR)
@@ -478,7 +499,7 @@ FILE *pl__os_fdopen(pl_fd_t fd, const char *mode) {
 }
 
 void pl__os_fclose_discard(FILE *fp) {
-    __fpurge(fp);
+    PL_FPURGE(fp);
     fclose(fp);
 }
 

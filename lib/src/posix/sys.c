@@ -11,12 +11,17 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/statfs.h>
 #include <unistd.h>
+
+#ifdef O_TMPFILE
+# define PL_O_TMPFILE O_TMPFILE /* Linux only */
+#else
+# define PL_O_TMPFILE 0
+#endif
 
 static int sys_open(const char *path, int flags, ...) {
     mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
+    if (flags & (O_CREAT | PL_O_TMPFILE)) {
         va_list ap;
         va_start(ap, flags);
         mode = (mode_t)va_arg(ap, unsigned);

@@ -12,8 +12,13 @@
 
 #include <stddef.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
+#if defined(__linux__)
+# include <sys/statfs.h>
+#else
+# include <sys/mount.h> /* statfs on the BSDs and macOS */
+# include <sys/param.h>
+#endif
 
 typedef struct pl__sys_table {
     int (*open)(const char *path, int flags, ...);

@@ -12,6 +12,10 @@
  *                             (qemu-user ignores MADV_WIPEONFORK)
  *   pl_port_checks timeout B  a timed acquire on backend B lasts its timeout
  *                             (time64 futex on i686, cancellation on musl)
+ *   pl_port_checks cycle B N  prints the cost of N uncontended acquire +
+ *                             release cycles of a Lock on backend B (a
+ *                             measurement for conformance/PORTS.md; never
+ *                             fails on speed)
  *
  * This file asks for a 64-bit off_t itself, whatever the build does, so
  * that "largefile" tests the library's setting and not its own.
@@ -275,10 +279,40 @@ static void check_timeout(const char *backend_name) {
     }
 }
 
+/* ---- cycle (a measurement, not a check) --------------------------------- */
+
+static void measure_cycle(const char *backend_name, long n) {
+    pl_lock_options_t o;
+    pl_lock_t *a = NULL;
+    double t0, took;
+    long i;
+
+    pl_lock_options_init(&o);
+    if (pl_backend_from_name(backend_name, &o.backend) != PL_OK || n <= 0 ||
+        pl_lock_open(&a, path_in("lock"), &o) != PL_OK) {
+        CHECK(0, "cannot set up %s x %ld", backend_name, n);
+        return;
+    }
+    t0 = now();
+    for (i = 0; i < n; i++) {
+        int rc = pl_lock_acquire(a);
+        if (rc == PL_OK)
+            rc = pl_lock_release(a);
+        if (rc != PL_OK) {
+            CHECK(0, "cycle %ld: %s", i, pl_err_name(rc));
+            break;
+        }
+    }
+    took = now() - t0;
+    printf("cycle backend=%s n=%ld ns_per_cycle=%.0f\n", backend_name, n,
+           took * 1e9 / (double)n);
+    pl_lock_close(a);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: pl_port_checks unset|largefile|fork|"
-                        "timeout BACKEND\n");
+                        "timeout BACKEND|cycle BACKEND N\n");
         return 2;
     }
     make_dir();
@@ -290,6 +324,8 @@ int main(int argc, char **argv) {
         check_fork();
     else if (strcmp(argv[1], "timeout") == 0 && argc == 3)
         check_timeout(argv[2]);
+    else if (strcmp(argv[1], "cycle") == 0 && argc == 4)
+        measure_cycle(argv[2], atol(argv[3]));
     else {
         fprintf(stderr, "unknown check %s\n", argv[1]);
         cleanup();
