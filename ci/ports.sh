@@ -22,10 +22,13 @@
 #   PL_PORTS="t1 t2 ..."      targets (default: all six)
 #   PL_PORTS_BACKENDS="..."   conformance backends (default: flock lockf ofd)
 #   PL_PORTS_FILTER=GLOB      Criterion --filter for the suite (short form)
-#   PL_PORTS_CYCLES=N         cycles for the per-call cost (default 2000;
+#   PL_PORTS_CYCLES=N         cycles for the per-call cost (default 5000;
 #                             0 = skip)
 #   PL_PORTS_OUT=DIR          results (default build-ports/results)
 #   PL_PORTS_NO_DEPS=1        do not run ci/deps.sh
+#   PL_PORTS_NATIVE=DIR       an existing native build tree with the suite
+#                             (ci/test.sh passes build-ci); default: build
+#                             build-ports/x86_64-linux-gnu
 #
 # Writes DIR/matrix.md (the table for conformance/PORTS.md), DIR/cost.tsv,
 # and per target DIR/<target>.<step>.log; exits 1 if any cell is FAIL.
@@ -37,7 +40,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 targets=${PL_PORTS:-"x86_64-linux-gnu x86_64-linux-musl i686-linux-gnu i686-linux-gnu-time64 aarch64-linux-gnu s390x-linux-gnu"}
 backends=${PL_PORTS_BACKENDS:-"flock lockf ofd"}
 filter=${PL_PORTS_FILTER:-}
-cycles=${PL_PORTS_CYCLES:-2000}
+cycles=${PL_PORTS_CYCLES:-5000}
 out=${PL_PORTS_OUT:-$root/build-ports/results}
 export TMPDIR=${TMPDIR:-/tmp}
 
@@ -52,10 +55,17 @@ rm -f "$out"/*.log "$out"/*.jsonl "$out/cost.tsv"
 
 # ---- the native suite -------------------------------------------------------
 step "native build (the conformance suite and the peer contender)"
-native=$root/build-ports/x86_64-linux-gnu
-if ! { cmake -S . -B "$native" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON \
-        -DPL_BUILD_BENCH=OFF -DPL_BUILD_STRESS=OFF -DPL_BUILD_UNIT_TESTS=OFF &&
-        cmake --build "$native" -j"$jobs"; } >"$out/native.build.log" 2>&1; then
+native=${PL_PORTS_NATIVE:-$root/build-ports/x86_64-linux-gnu}
+if [ -n "${PL_PORTS_NATIVE:-}" ]; then
+    build_native() { cmake --build "$native" -j"$jobs" --target pl_conformance pl_contender portalock_cli pl_port_checks; }
+else
+    build_native() {
+        cmake -S . -B "$native" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON \
+            -DPL_BUILD_BENCH=OFF -DPL_BUILD_STRESS=OFF -DPL_BUILD_UNIT_TESTS=OFF &&
+            cmake --build "$native" -j"$jobs"
+    }
+fi
+if ! build_native >"$out/native.build.log" 2>&1; then
     tail -30 "$out/native.build.log"
     echo "ports: the native build failed: nothing can run" >&2
     exit 1
@@ -171,7 +181,7 @@ for t in $targets; do
     if (cd "$b" && ctest -L '^ports$' --output-on-failure --timeout 300) >"$out/$t.ports.log" 2>&1; then
         mark "$t" ports pass
     else
-        mark "$t" ports "FAIL: $(grep -E '^ *[0-9]+ - ' "$out/$t.ports.log" | awk '{print $3}' | tr '\n' ' ')"
+        mark "$t" ports "FAIL: $(grep -E '^\s*[0-9]+ - ' "$out/$t.ports.log" | awk '{print $3}' | tr '\n' ' ')"
     fi
     echo "port checks: ${cell[$t.ports]}"
 
@@ -199,7 +209,20 @@ for t in $targets; do
         else
             v=FAIL
         fi
-        syn=$(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]*' "$out/$t.conformance.$be.log" | tail -1)
+        # Scenario verdicts from the results file: "pass 20, n/a 1" and the
+        # failed scenarios by name.
+        syn=$(python3 - "$out/$t.$be.jsonl" <<'PY' 2>/dev/null
+import collections, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+c = collections.Counter(r["verdict"] for r in rows)
+bad = sorted(r["scenario"] for r in rows
+             if r["verdict"] in ("fail", "unexpected-pass"))
+short = {"not-applicable": "n/a"}
+text = ", ".join("%s %d" % (short.get(k, k), n) for k, n in sorted(c.items()))
+print(text + (": " + " ".join(bad) if bad else ""))
+PY
+)
+        [ -n "$syn" ] || syn="no results: see $t.conformance.$be.log"
         mark "$t" "conf.$be" "$v ($syn; $(($(date +%s) - start)) s)"
         echo "conformance $be: ${cell[$t.conf.$be]}"
         rm -rf "$d"
@@ -228,8 +251,28 @@ done
 step "matrix ($out/matrix.md)"
 cat "$out/matrix.md"
 if [ -s "$out/cost.tsv" ]; then
-    step "per-call cost, ns per acquire+release ($out/cost.tsv)"
-    cat "$out/cost.tsv"
+    step "per-call cost: one uncontended Lock acquire + release, ns ($out/cost.md)"
+    python3 - "$out/cost.tsv" >"$out/cost.md" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+native = {b: float(v) for t, b, v in rows if t == "x86_64-linux-gnu" and v}
+backends = list(dict.fromkeys(b for _, b, _ in rows))
+targets = list(dict.fromkeys(t for t, _, _ in rows))
+print("| target | " + " | ".join(backends) + " |")
+print("|---|" + "---|" * len(backends))
+for t in targets:
+    cells = []
+    for b in backends:
+        v = [float(x) for tt, bb, x in rows if tt == t and bb == b and x]
+        if not v:
+            cells.append("n/a")
+        elif b in native and t != "x86_64-linux-gnu":
+            cells.append("%.1f us (%.1fx)" % (v[0] / 1e3, v[0] / native[b]))
+        else:
+            cells.append("%.1f us" % (v[0] / 1e3))
+    print("| %s | %s |" % (t, " | ".join(cells)))
+PY
+    cat "$out/cost.md"
 fi
 if [ $fails -gt 0 ]; then
     echo "ports: $fails FAIL cell(s)" >&2

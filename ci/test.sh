@@ -8,6 +8,7 @@
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
+#   PL_SKIP_PORTS=1 ci/test.sh   skip the short port matrix (musl, i686)
 #   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
 #
 # Needs root for apt and for the mounted filesystems (without root those
@@ -41,6 +42,15 @@ fi
 step "ctest (all labels)"
 # shellcheck disable=SC2086
 (cd build-ci && ctest --output-on-failure --timeout 900 ${PL_CTEST_ARGS:-})
+
+if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
+    # Short form of ci/ports.sh (all six targets): musl and 32-bit x86, two
+    # backends, the native suite from build-ci driving the ported contenders.
+    step "ports, short form (x86_64 musl, i686; ci/ports.sh runs all six)"
+    PL_PORTS="i686-linux-gnu" PL_PORTS_BACKENDS="flock ofd" \
+        PL_PORTS_CYCLES=0 PL_PORTS_NO_DEPS=1 PL_PORTS_NATIVE="$root/build-ci" \
+        PL_PORTS_OUT="$root/build-ci/ports" bash ci/ports.sh
+fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
     step "ASan + UBSan build"
