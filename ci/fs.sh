@@ -33,6 +33,22 @@
 #                (conformance/fuse), with 0 / 100 us / 1 ms of delay per
 #                request: dir, dir2.  Locks ARE coherent between the mounts
 #                and with the backing files.
+#   nfs-ganesha  nfs-ganesha (VFS FSAL, NFSv4 only, Graceless, 5 s lease) on
+#                127.0.0.1 at a free high port; no kernel NFS client here, so
+#                no mount: dir = the export's backing directory, and
+#                url=nfs://127.0.0.1/export?version=4&nfsport=PORT for
+#                protocol-level clients (conformance/netfs, libnfs)
+#   nfs-ganesha-netns
+#                the same server inside network namespace plnS, reached from
+#                the host over a veth (url=, 10.213.90.2) and from a client
+#                namespace plnA over a second veth (url_a=, 10.213.90.6;
+#                netns_a=plnA); cut_a= / uncut_a= are the commands that take
+#                that link down and up (a client losing the network)
+#   samba, samba-netns
+#                smbd with a private config, one share "lock" (posix locking,
+#                guest) on 127.0.0.1 at a free high port, or in namespace plnS
+#                as above; dir = the share's directory, smb=HOST:PORT (and
+#                smb_a=, netns_a=, cut_a=, uncut_a= for samba-netns)
 # For sshfs and plfwd the server-side directory (the sshfs export, the plfwd
 # backing directory) is WORKDIR/fs-KIND/backing.
 #
@@ -49,7 +65,7 @@
 # WORKDIR must be a path without spaces.
 set -u -o pipefail
 
-KINDS="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-100us plfwd-1ms"
+KINDS="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-100us plfwd-1ms nfs-ganesha nfs-ganesha-netns samba samba-netns"
 # Tenths of a second to wait for a mount or a daemon (default 10 s: the CI
 # machine may be busy); PL_FS_WAIT overrides it, in seconds.
 MOUNT_WAIT=$((${PL_FS_WAIT:-10} * 10))
@@ -119,7 +135,23 @@ check_kind() {
         need_cmd ssh openssh-client
         need_cmd ss iproute2 ;;
     plfwd | plfwd-100us | plfwd-1ms) need_fuse; plfwd_bin >/dev/null ;;
+    nfs-ganesha | nfs-ganesha-netns | samba | samba-netns) check_server ;;
     *) echo "fs.sh: unknown KIND '$KIND' (ci/fs.sh list)" >&2; exit 2 ;;
+    esac
+}
+
+check_server() {
+    case "$KIND" in
+    nfs-ganesha*)
+        need_cmd ganesha.nfsd nfs-ganesha
+        ls /usr/lib/*/ganesha/libfsalvfs.so >/dev/null 2>&1 ||
+            skip "the VFS FSAL is missing (Debian package nfs-ganesha-vfs)" ;;
+    samba*) [ -x /usr/sbin/smbd ] || skip "/usr/sbin/smbd not found (Debian package samba)" ;;
+    esac
+    need_cmd ss iproute2
+    case "$KIND" in
+    *-netns) need_root "ip netns"; need_cmd ip iproute2
+        ip netns list >/dev/null 2>&1 || skip "ip netns does not work here" ;;
     esac
 }
 
@@ -129,8 +161,11 @@ check_kind() {
 #   pid <pid> <comm>            SIGTERM, then SIGKILL, if /proc/<pid>/comm
 #                               still is <comm> (no PID reuse accidents)
 #   shm <dir>                   rm -rf a directory outside ROOT
+#   netns <name>                ip netns del
+#   link <name>                 ip link del (host side of a veth pair)
 #   ready                       setup finished; dir lines follow
 #   dir <path> / dir2 <path>
+#   info <key> <value>          printed as key=value after the dirs
 
 record() { echo "$*" >>"$ROOT/state"; }
 
@@ -241,6 +276,12 @@ teardown_kind() {
         read -r act a b <<<"${lines[$i]}"
         case "$act" in
         shm) case "$a" in /dev/shm/portalock-fs-*) rm -rf -- "$a" ;; esac ;;
+        link) ip link del "$a" 2>/dev/null ;;
+        netns) ip netns del "$a" 2>/dev/null
+            if ip netns list 2>/dev/null | grep -qw "$a"; then
+                say "netns $a still there"
+                rc=1
+            fi ;;
         esac
     done
     # Never delete through a live mount.
@@ -267,6 +308,7 @@ still_ready() {
         mount) mounted "$a" || ok=0 ;;
         pid) alive "$a" "$b" || ok=0 ;;
         dir | dir2) [ -d "$a" ] || ok=0; out+="$act=$a"$'\n' ;;
+        info) out+="$a=$b"$'\n' ;;
         esac
     done <"$ROOT/state"
     [ "$ok" -eq 1 ] || return 1
@@ -280,6 +322,11 @@ finish() { # finish DIR [DIR2]
     echo "dir=$1"
     [ $# -gt 1 ] && echo "dir2=$2"
     return 0
+}
+
+info() { # info KEY VALUE: an extra key=value line of the setup's output
+    record info "$1" "$2"
+    echo "$1=$2"
 }
 
 fail() { # fail MESSAGE: undo the partial setup, exit 1
@@ -475,6 +522,164 @@ EOF
     finish "$ROOT/m1" "$ROOT/m2"
 }
 
+# --- protocol-level servers: nfs-ganesha, samba ---------------------------
+# No kernel NFS/CIFS client here: the servers run, clients speak the protocol
+# (libnfs, impacket) from the host or from namespace plnA.
+
+# The server namespace plnS and the client namespace plnA (10.213.90.0/24):
+#   host pln-h0 10.213.90.1/30 <-> plnS pln-s0 10.213.90.2/30
+#   plnA pln-a0 10.213.90.5/30 <-> plnS pln-s1 10.213.90.6/30
+NS_S=plnS
+NS_A=plnA
+netns_setup() {
+    local n
+    for n in $NS_S $NS_A; do
+        if ip netns list 2>/dev/null | grep -qw "$n"; then
+            fail "netns $n exists (another nfs-ganesha-netns/samba-netns setup?)"
+        fi
+    done
+    record netns $NS_S
+    record netns $NS_A
+    record link pln-h0
+    { ip netns add $NS_S && ip netns add $NS_A; } || fail "ip netns add"
+    ip link add pln-h0 type veth peer name pln-s0 netns $NS_S || fail "veth pln-h0"
+    ip link add pln-a0 netns $NS_A type veth peer name pln-s1 netns $NS_S ||
+        fail "veth pln-a0"
+    { ip addr add 10.213.90.1/30 dev pln-h0 && ip link set pln-h0 up; } || fail "pln-h0"
+    ip netns exec $NS_S sh -c 'ip link set lo up &&
+        ip addr add 10.213.90.2/30 dev pln-s0 && ip link set pln-s0 up &&
+        ip addr add 10.213.90.6/30 dev pln-s1 && ip link set pln-s1 up' ||
+        fail "plnS addresses"
+    ip netns exec $NS_A sh -c 'ip link set lo up &&
+        ip addr add 10.213.90.5/30 dev pln-a0 && ip link set pln-a0 up' ||
+        fail "plnA addresses"
+}
+
+port_listening_in() { # port_listening_in NETNS PORT
+    ip netns exec "$1" ss -Htln "sport = :$2" 2>/dev/null | grep -q .
+}
+
+# server_start NETNS(0|1) COMM LOG PORT CMD...: starts a foreground server
+# (in plnS if NETNS=1) and waits for PORT; 0 if it listens.
+server_start() {
+    local netns=$1 comm=$2 log=$3 port=$4
+    shift 4
+    if [ "$netns" = 1 ]; then
+        start_daemon "$comm" "$log" ip netns exec $NS_S "$@"
+        wait_for port_listening_in $NS_S "$port" && return 0
+    else
+        start_daemon "$comm" "$log" "$@"
+        wait_for port_listening "$port" && return 0
+    fi
+    stop_pids "$DAEMON_PID" "$comm"
+    say "$comm did not listen on port $port"
+    show_log "$log"
+    return 1
+}
+
+netns_info() { # netns_info KEY VALUE: the client-namespace lines
+    info "$1" "$2"
+    info netns_a $NS_A
+    info cut_a "ip netns exec $NS_S ip link set pln-s1 down"
+    info uncut_a "ip netns exec $NS_S ip link set pln-s1 up"
+}
+
+setup_ganesha() {
+    local netns=$1 port="" try bind=127.0.0.1 host=127.0.0.1 conf="$ROOT/ganesha.conf"
+    check_kind
+    mkdir -p "$ROOT/backing" "$ROOT/recov" || fail "mkdir"
+    chmod 1777 "$ROOT/backing"
+    if [ "$netns" = 1 ]; then
+        netns_setup
+        bind=0.0.0.0 # every address of plnS, nothing else
+        host=10.213.90.2
+    fi
+    for try in 1 2 3 4 5; do
+        port=$(free_port) || fail "no free port"
+        {
+            echo "NFS_CORE_PARAM { Protocols = 4; NFS_Port = $port; Bind_addr = $bind;"
+            echo "    Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }"
+            echo "NFSv4 { Graceless = true; Lease_Lifetime = 5; RecoveryBackend = fs;"
+            echo "    RecoveryRoot = $ROOT/recov; }"
+            echo "EXPORT { Export_Id = 1; Path = $ROOT/backing; Pseudo = /export;"
+            echo "    Access_Type = RW; Squash = No_Root_Squash; Protocols = 4;"
+            echo "    Transports = TCP; SecType = sys; FSAL { Name = VFS; } }"
+        } >"$conf"
+        server_start "$netns" ganesha.nfsd "$ROOT/ganesha.log" "$port" \
+            ganesha.nfsd -F -f "$conf" -L "$ROOT/ganesha.log" -p "$ROOT/ganesha.pid" &&
+            break
+        say "try $try failed"
+        port=""
+    done
+    [ -n "$port" ] || fail "ganesha did not start"
+    record ready
+    record dir "$ROOT/backing"
+    echo "dir=$ROOT/backing"
+    info url "nfs://$host/export?version=4&nfsport=$port"
+    info lease 5
+    [ "$netns" = 1 ] && netns_info url_a "nfs://10.213.90.6/export?version=4&nfsport=$port"
+    return 0
+}
+
+setup_samba() {
+    local netns=$1 port="" try host=127.0.0.1 iface=127.0.0.1 d
+    check_kind
+    mkdir -p "$ROOT/backing" || fail "mkdir"
+    for d in run lock state cache private ncalrpc log; do
+        mkdir -p "$ROOT/samba/$d" || fail "mkdir"
+    done
+    chmod 1777 "$ROOT/backing"
+    if [ "$netns" = 1 ]; then
+        netns_setup
+        host=10.213.90.2
+        iface="10.213.90.2 10.213.90.6"
+    fi
+    for try in 1 2 3 4 5; do
+        port=$(free_port) || fail "no free port"
+        {
+            echo "[global]"
+            echo "interfaces = $iface"
+            echo "bind interfaces only = yes"
+            echo "smb ports = $port"
+            echo "disable netbios = yes"
+            echo "server role = standalone server"
+            echo "map to guest = Bad User"
+            for d in pid:run lock:lock state:state cache:cache; do
+                echo "${d%%:*} directory = $ROOT/samba/${d#*:}"
+            done
+            echo "ncalrpc dir = $ROOT/samba/ncalrpc"
+            echo "private dir = $ROOT/samba/private"
+            echo "log file = $ROOT/samba/log/log.%m"
+            echo "log level = 1"
+            echo "server min protocol = SMB2_02"
+            echo "load printers = no"
+            echo "printcap name = /dev/null"
+            echo "disable spoolss = yes"
+            echo "[lock]"
+            echo "path = $ROOT/backing"
+            echo "read only = no"
+            echo "guest ok = yes"
+            echo "force user = root"
+            echo "posix locking = yes"
+            echo "oplocks = no"
+            echo "level2 oplocks = no"
+        } >"$ROOT/smb.conf"
+        server_start "$netns" smbd "$ROOT/smbd.log" "$port" \
+            /usr/sbin/smbd --foreground --no-process-group --debug-stdout \
+            -s "$ROOT/smb.conf" && break
+        say "try $try failed"
+        port=""
+    done
+    [ -n "$port" ] || fail "smbd did not start"
+    record ready
+    record dir "$ROOT/backing"
+    echo "dir=$ROOT/backing"
+    info smb "$host:$port"
+    info share lock
+    [ "$netns" = 1 ] && netns_info smb_a "10.213.90.6:$port"
+    return 0
+}
+
 # --- main ----------------------------------------------------------------
 
 [ $# -ge 1 ] || usage
@@ -534,4 +739,8 @@ sshfs) setup_sshfs ;;
 plfwd) setup_plfwd 0 ;;
 plfwd-100us) setup_plfwd 100 ;;
 plfwd-1ms) setup_plfwd 1000 ;;
+nfs-ganesha) setup_ganesha 0 ;;
+nfs-ganesha-netns) setup_ganesha 1 ;;
+samba) setup_samba 0 ;;
+samba-netns) setup_samba 1 ;;
 esac

@@ -3,8 +3,9 @@
 # installs the Debian packages it needs, builds with -Werror, checks the
 # formatting, runs every ctest test (unit, cli, install, conformance on local
 # and loop/FUSE/sshfs filesystems, redis, bench smoke), then repeats the
-# unit, CLI, conformance and Redis tests in an ASan+UBSan build and the
-# stress programs in a ThreadSanitizer build.
+# unit, CLI, conformance, Redis and stress tests in an ASan+UBSan build and
+# the stress programs in a ThreadSanitizer build.  The long forms of the
+# stress suite (storms, fuzzing, valgrind) are ci/stress.sh.
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
@@ -30,11 +31,13 @@ step "configure + build (-Werror)"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"
 
-step "clang build (-Werror, library, CLI and tests compile)"
+step "clang build (-Werror, library, CLI, tests and fuzzers compile)"
 if command -v clang >/dev/null; then
     cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-        -DPL_WERROR=ON -DPL_BUILD_BENCH=OFF >/dev/null
+        -DPL_WERROR=ON -DPL_BUILD_BENCH=OFF -DPL_BUILD_FUZZERS=ON >/dev/null
     cmake --build build-clang -j"$jobs"
+    step "fuzzer smoke (corpus replay + a few seconds each; ci/stress.sh fuzzes longer)"
+    (cd build-clang && ctest --output-on-failure -L fuzz)
 else
     echo "clang not installed: skipped"
 fi

@@ -5,6 +5,7 @@
 
 #include "portalock.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,19 +30,18 @@ void plp_sleep_s(double s) {
         ;
 }
 
-/* Decodes %XX in place (values may carry spaces and '=' that way). */
+/* Decodes %XX in place (values may carry spaces and '=' that way).  Only
+ * two hex digits make an escape: strtol alone also took "%+1", "% 1" and
+ * "%-f" (sign and blank) for one. */
 static void percent_decode(char *s) {
     char *w = s;
     while (*s != '\0') {
-        if (s[0] == '%' && s[1] != '\0' && s[2] != '\0') {
+        if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
+            isxdigit((unsigned char)s[2])) {
             char hex[3] = {s[1], s[2], '\0'};
-            char *end;
-            long v = strtol(hex, &end, 16);
-            if (*end == '\0') {
-                *w++ = (char)v;
-                s += 3;
-                continue;
-            }
+            *w++ = (char)strtol(hex, NULL, 16);
+            s += 3;
+            continue;
         }
         *w++ = *s++;
     }

@@ -1,21 +1,75 @@
 /*
  * cli.h -- what the files of the portalock command share.
  *
- * main.c parses the command line and takes the lock (Lock, TemporaryFileLock,
- * PidFileLock, semaphore, Redis, or a bare descriptor), run.c runs the
- * command while the lock is held, probe_cmd.c implements "portalock probe" and
- * the --verbose verdict.  Only the public API (portalock.h) is used.
+ * args.c parses the command line (cli_parse_args: no side effects beyond
+ * messages, so the fuzzer can call it); main.c takes the lock (a file or
+ * descriptor as flock(1) does, or a TemporaryFileLock, PidFileLock,
+ * semaphore or Redis lock) and range.c takes flock(1)'s --start/--length
+ * byte ranges; run.c runs the command while the lock is held; probe_cmd.c
+ * implements "portalock probe".  Locks go through the public API
+ * (portalock.h), except byte ranges, which the library does not model
+ * (portalocker has none): range.c calls fcntl() itself.
  */
 #ifndef PL_CLI_H
 #define PL_CLI_H
 
-/* Exit statuses (see EXIT STATUS in portalock.1). */
-#define CLI_EX_FAILURE  1   /* conflict (default), timeout, OS error */
-#define CLI_EX_USAGE    64  /* bad command line or configuration (sysexits) */
-#define CLI_EX_NOEXEC   126 /* command found but not executable */
-#define CLI_EX_NOTFOUND 127 /* command not found */
+#include "portalock.h"
 
-/* Prints "portalock: <message>" and the short usage to stderr; returns 64. */
+/* Exit statuses: flock(1)'s sysexits where it has one (see portalock.1). */
+#define CLI_EX_FAILURE     1  /* conflict (default -E), other kinds' errors */
+#define CLI_EX_USAGE       64 /* EX_USAGE: bad command line */
+#define CLI_EX_DATAERR     65 /* EX_DATAERR: locking failed (bad fd...) */
+#define CLI_EX_NOINPUT     66 /* EX_NOINPUT: cannot open the lock file */
+#define CLI_EX_UNAVAILABLE 69 /* EX_UNAVAILABLE: command cannot be run */
+#define CLI_EX_OSERR       71 /* EX_OSERR: fork, ENOMEM, ENOLCK, EMFILE */
+#define CLI_EX_CANTCREAT   73 /* EX_CANTCREAT: EROFS or ENOSPC creating */
+
+/* The semaphore sizes the library accepts (pl_semaphore_open). */
+#define CLI_MAX_SLOTS 1000u
+
+typedef enum cli_op {
+    CLI_OP_EXCLUSIVE = 0, /* -x, -e (default) */
+    CLI_OP_SHARED,        /* -s */
+    CLI_OP_UNLOCK         /* -u */
+} cli_op_t;
+
+typedef struct cli_args {
+    cli_op_t op; /* the last of -s, -x, -e, -u wins (as flock(1)) */
+    int nonblock, close_fd, no_fork;
+    int verbose;    /* 1: flock(1)'s messages; 2: also backend, holder */
+    double timeout; /* < 0: wait forever; 0: -n or -w 0 */
+    int timeout_set;
+    int timeout_negative;  /* -w -N: flock(1) fails with 71 */
+    double check_interval; /* PL_UNSET: library default */
+    int conflict_code;
+    const char *command; /* -c */
+    pl_backend_t backend;
+    int backend_set;
+    int range_set;           /* --start or --length given */
+    long long start, length; /* byte range; length 0 = to EOF and beyond */
+    int use_fd, fd;          /* --fd N */
+    unsigned semaphore;      /* 0: not a semaphore */
+    const char *directory;
+    int pidfile, temporary;
+    const char *redis_url;
+    int on_lost_kill;
+    const char *target;  /* FILE, FD, semaphore or Redis name; NULL: --fd */
+    char **cmd_argv;     /* the command, NULL-terminated; NULL: none */
+    char *shell_argv[4]; /* for -c */
+} cli_args_t;
+
+/* Name for messages: basename of argv[0], as flock(1) (set by main). */
+extern const char *cli_progname;
+
+/*
+ * Parses argv into a.  Returns -1 to go on, else the exit status: 0 after
+ * --help/--version (printed to stdout), CLI_EX_USAGE after a usage error
+ * (printed to stderr).  Touches nothing but a, stdout, stderr and getopt's
+ * globals (it resets them, so it may be called again).
+ */
+int cli_parse_args(cli_args_t *a, int argc, char **argv);
+
+/* Prints "NAME: <message>" and a hint to stderr; returns CLI_EX_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Seconds from CLOCK_MONOTONIC. */
@@ -33,21 +87,39 @@ void cli_fds_snapshot(void);
 
 /*
  * Runs argv (argv[0] is looked up in PATH) in a child process and waits for
- * it, forwarding SIGTERM, SIGINT and SIGHUP.  keep_fd >= 0 is inherited by
- * the command (its FD_CLOEXEC is cleared in the child only); -1 = none.
- * Returns the command's exit status, 128+N if it died of signal N, 126/127
- * if it could not be executed, 1 if fork failed.
+ * it.  keep_fd >= 0 is inherited by the command (its FD_CLOEXEC is cleared
+ * in the child only); close_fd >= 0 is closed in the child (-o with --fd).
+ * forward = 0: signals keep their dispositions, as in flock(1) (the lock is
+ * the command's too, through keep_fd).  forward = 1: the lock lives only in
+ * this process, so portalock outlives the command: it catches SIGTERM,
+ * SIGINT and SIGHUP and passes on those the command did not get (see
+ * run.c).  Returns the command's exit status, 128+N if it died of signal N,
+ * CLI_EX_UNAVAILABLE if it could not be executed, CLI_EX_OSERR if fork
+ * failed.
  */
-int cli_run(char *const *argv, int keep_fd);
+int cli_run(char *const *argv, int keep_fd, int close_fd, int forward);
+/* -F: replaces portalock with argv (keep_fd stays open); returns only on
+ * failure, with the exit status to use. */
+int cli_exec(char *const *argv, int keep_fd);
 /*
  * Asks that the running command (or the next one started by cli_run) get
  * sig.  Safe to call from any thread and from a signal handler.
  */
 void cli_request_kill(int sig);
 
+/*
+ * Locks (op CLI_OP_SHARED/EXCLUSIVE) or unlocks the byte range [start,
+ * start+length) of fd with fcntl(): OFD locks, or process-owned ones for
+ * the lockf backend.  timeout < 0 waits forever, 0 tries once.  Returns
+ * PL_OK, PL_ELOCKED, PL_ETIMEDOUT, or PL_EOS with *os_error set.
+ */
+int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
+                   long long length, double timeout, int *os_error);
+
 /* "portalock probe PATH [--json]": argv[0] is "probe". */
 int cli_probe_main(int argc, char **argv);
-/* --verbose: prints the probe's one-line verdict for lock_path's directory. */
+/* --verbose --verbose: prints the probe's one-line verdict for lock_path's
+ * directory. */
 void cli_probe_verdict(const char *lock_path);
 
 #endif /* PL_CLI_H */

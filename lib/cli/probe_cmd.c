@@ -147,9 +147,10 @@ void cli_probe_verdict(const char *lock_path) {
     memset(&err, 0, sizeof(err));
     rc = pl_probe(dir, &probe, &err);
     if (rc == PL_OK)
-        fprintf(stderr, "portalock: probe of %s: %s\n", dir, probe.guarantee);
+        fprintf(stderr, "%s: probe of %s: %s\n", cli_progname, dir,
+                probe.guarantee);
     else
-        fprintf(stderr, "portalock: probe of %s failed: %s\n", dir,
+        fprintf(stderr, "%s: probe of %s failed: %s\n", cli_progname, dir,
                 err.msg[0] ? err.msg : pl_strerror(rc));
     free(dir);
 }

@@ -192,7 +192,9 @@ typedef struct pl_lock_options {
                               accepted for portalocker compatibility: the
                               timeout always applies */
     pl_backend_t backend;  /* PL_BACKEND_DEFAULT = pl_default_backend() */
-    unsigned file_perms;   /* permissions for a created file; 0 = 0644 */
+    unsigned file_perms;   /* permissions for a created file (& ~umask);
+                              0 = 0644; only the bits 0777 are used, so
+                              06777 never makes a setuid/setgid file */
 } pl_lock_options_t;
 
 /* Fills *opts with the defaults above (timeout 5, check_interval 0.25...). */
@@ -208,7 +210,11 @@ PL_API int pl_rlock_open(pl_lock_t **out, const char *path,
  * TemporaryFileLock(path): mode "w", fail_when_locked defaults to 1.  The
  * file exists only while held: release unlinks it while still holding the
  * lock, then unlocks.  Acquire verifies that the locked descriptor is still
- * the file at path and retries otherwise (portalocker #115).
+ * the file at path and retries otherwise (portalocker #115).  Landing on a
+ * file that its holder has just removed is ordinary contention: at the
+ * deadline it gives PL_ETIMEDOUT (PL_ELOCKED for a single attempt).
+ * PL_EREPLACED means the path kept pointing to another file while the one
+ * locked still had a name (someone replaces it outside the protocol).
  */
 PL_API int pl_temporary_lock_open(pl_lock_t **out, const char *path,
                                   const pl_lock_options_t *opts);
@@ -308,17 +314,34 @@ PL_API const char *pl_semaphore_errmsg(const pl_semaphore_t *sem);
 typedef struct pl_atomic_file pl_atomic_file_t; /* opaque */
 
 /*
- * Creates a temporary file in path's directory (creating the directory if
- * needed).  PL_EEXIST at once if path exists.  Write through pl_atomic_fp().
+ * Creates the temporary file for path in path's directory (creating the
+ * directory if needed), mode 0666 & ~umask.  Write through pl_atomic_fp().
+ * Refused at once: PL_EEXIST if anything is at path, even a dangling
+ * symbolic link (the publication could never succeed); PL_EACCES,
+ * PL_ENAMETOOLONG, PL_ENOENT, PL_EOS (ELOOP...) if path cannot be checked.
+ *
+ * Where the platform allows (Linux O_TMPFILE) the temporary file has no
+ * name, so a process that dies before commit leaves nothing.  Elsewhere it
+ * is "<dir>/.<name>.<12 hex>.tmp" (name shortened to fit 255 bytes), and a
+ * later pl_open_atomic of the same path removes those left by processes that
+ * died (unlocked and older than 10 s).
  */
 PL_API int pl_open_atomic(pl_atomic_file_t **out, const char *path,
                           pl_error_t *err);
+/* The same with the published file's permissions: perms & 0777 & ~umask, as
+ * open(2) applies them; 0 = 0666. */
+PL_API int pl_open_atomic_perms(pl_atomic_file_t **out, const char *path,
+                                unsigned perms, pl_error_t *err);
 PL_API FILE *pl_atomic_fp(pl_atomic_file_t *af);
+/* The temporary file's name, or NULL while it has none (anonymous). */
 PL_API const char *pl_atomic_temp_path(const pl_atomic_file_t *af);
 /*
- * Flushes, fsyncs and publishes without replacing: if path appeared in the
- * meantime, PL_EEXIST and the temporary file is kept (its name is in the
- * message).  Frees af in every case.
+ * Flushes, fsyncs and publishes atomically without replacing anything, then
+ * fsyncs the directory: once PL_OK is returned the file survives a power
+ * loss.  A crash at any point leaves either no file at path or the complete
+ * one.  If path appeared in the meantime: PL_EEXIST, and the data is kept as
+ * "<dir>/.<name>.<12 hex>.kept" (named in the message; never cleaned up
+ * automatically).  Frees af in every case.
  */
 PL_API int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err);
 /* Discards the temporary file and frees af; NULL-safe. */

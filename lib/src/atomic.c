@@ -1,8 +1,12 @@
 /*
- * atomic.c -- open_atomic: write a new file under a temporary name in the
- * same directory, then publish it under its final name without ever
- * replacing an existing file (link(2), or check-then-rename where hard links
- * are not supported; see pl__os_publish_noreplace).
+ * atomic.c -- open_atomic: write a new file beside its final name, then
+ * publish it under that name in one atomic step that never replaces an
+ * existing file, durably (see pl__os_atomic_publish).
+ *
+ * The temporary file is anonymous where the platform allows (Linux
+ * O_TMPFILE), so a process killed before commit leaves nothing; elsewhere it
+ * is a named file that the next pl_open_atomic of the same path removes once
+ * its creator is gone (pl__os_clean_temps).
  */
 #include "internal.h"
 
@@ -13,7 +17,7 @@
 
 struct pl_atomic_file {
     char *path; /* final name */
-    char *tmp;  /* temporary name, same directory */
+    char *tmp;  /* temporary name, same directory; NULL if anonymous */
     pl_fd_t fd;
     FILE *fp; /* over fd; owns it */
 };
@@ -25,32 +29,42 @@ static void af_free(pl_atomic_file_t *af) {
 }
 
 static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
-                           pl_error_t *err);
+                           unsigned perms, pl_error_t *err);
 
 int pl_open_atomic(pl_atomic_file_t **out, const char *path, pl_error_t *err) {
+    return pl_open_atomic_perms(out, path, 0, err);
+}
+
+int pl_open_atomic_perms(pl_atomic_file_t **out, const char *path,
+                         unsigned perms, pl_error_t *err) {
     char *abs;
     int rc;
 
     if (out == NULL || path == NULL || path[0] == '\0')
         return pl__error_set(err, PL_EINVAL, 0, "open_atomic: no path");
     *out = NULL;
+    if (perms == 0)
+        perms = 0666;
     /* Absolute from here on, so a chdir() before commit changes nothing and
      * messages name the temporary file usably. */
     if ((rc = pl__os_abspath(path, &abs, err)) != PL_OK)
         return rc;
-    rc = open_atomic_abs(out, abs, err);
+    rc = open_atomic_abs(out, abs, perms & 0777, err);
     free(abs);
     return rc;
 }
 
 static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
-                           pl_error_t *err) {
+                           unsigned perms, pl_error_t *err) {
     pl_atomic_file_t *af;
     int rc;
 
-    if (pl__os_exists(path))
-        return pl__error_set(err, PL_EEXIST, 0, "%s: file already exists",
-                             path);
+    /* Leftovers of processes that died before publishing this path. */
+    pl__os_clean_temps(path);
+    /* Anything at path, even a dangling symbolic link, would make the
+     * publication fail: refuse now, before the caller writes anything. */
+    if ((rc = pl__os_check_absent(path, err)) != PL_OK)
+        return rc;
     if ((rc = pl__os_mkdirs_parent(path, err)) != PL_OK)
         return rc;
     af = calloc(1, sizeof(*af));
@@ -59,17 +73,18 @@ static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
         return pl__error_set(err, PL_ENOMEM, 0, "open_atomic(%s)", path);
     }
     strcpy(af->path, path);
-    rc = pl__os_create_temp(path, 0666, &af->tmp, &af->fd, err);
+    rc = pl__os_atomic_create(path, perms, &af->tmp, &af->fd, err);
     if (rc != PL_OK) {
         af_free(af);
         return rc;
     }
     af->fp = pl__os_fdopen(af->fd, "w+");
     if (af->fp == NULL) {
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "fdopen(%s)",
-                           af->tmp);
+        rc = pl__error_set(err, pl__code_from_os(errno), errno,
+                           "fdopen(temporary file for %s)", af->path);
         pl__os_close(af->fd, NULL);
-        pl__os_unlink(af->tmp, NULL);
+        if (af->tmp != NULL)
+            pl__os_unlink(af->tmp, NULL);
         af_free(af);
         return rc;
     }
@@ -86,27 +101,40 @@ const char *pl_atomic_temp_path(const pl_atomic_file_t *af) {
 }
 
 /*
- * fflush + fsync + fclose, then publish.  If the data could not be written
- * the temporary file is removed (it is incomplete); if only the publication
- * failed it is kept and named in the message.
+ * fflush + fsync, publish, fclose.  If the data could not be written the
+ * temporary file is removed (it is incomplete); if only the publication
+ * failed the data is kept under a name given in the message.
  */
 int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
+    char *kept = NULL;
     int rc = PL_OK;
 
     if (af == NULL)
         return pl__error_set(err, PL_EINVAL, 0, "open_atomic: NULL file");
-    if (fflush(af->fp) != 0)
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "write(%s)",
-                           af->tmp);
-    if (rc == PL_OK)
-        rc = pl__os_fsync(af->fd, af->tmp, err);
-    if (fclose(af->fp) != 0 && rc == PL_OK)
-        rc = pl__error_set(err, pl__code_from_os(errno), errno, "close(%s)",
-                           af->tmp);
-    if (rc != PL_OK)
+    /* A write through pl_atomic_fp() that failed earlier (EFBIG, ENOSPC
+     * while stdio flushed a full buffer) leaves only the error flag: the
+     * data is incomplete, so it must not be published. */
+    if (ferror(af->fp))
+        rc = pl__error_set(err, PL_EOS, 0,
+                           "write(temporary file for %s): an earlier write "
+                           "failed; nothing published",
+                           af->path);
+    else if (fflush(af->fp) != 0)
+        rc = pl__error_set(err, pl__code_from_os(errno), errno,
+                           "write(temporary file for %s)", af->path);
+    if (rc == PL_OK) {
+        rc = af->tmp != NULL ? pl__os_fsync(af->fd, af->tmp, err)
+                             : pl__os_fsync(af->fd, af->path, err);
+    }
+    if (rc == PL_OK) {
+        rc = pl__os_atomic_publish(af->fd, af->tmp, af->path, &kept, err);
+        free(kept);
+    } else if (af->tmp != NULL) {
         pl__os_unlink(af->tmp, NULL);
-    else
-        rc = pl__os_publish_noreplace(af->tmp, af->path, err);
+    }
+    /* The data is synced and published (or kept) by now: a failing close
+     * changes nothing about it. */
+    fclose(af->fp);
     af_free(af);
     return rc;
 }
@@ -114,7 +142,8 @@ int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
 void pl_atomic_abort(pl_atomic_file_t *af) {
     if (af == NULL)
         return;
+    if (af->tmp != NULL)
+        pl__os_unlink(af->tmp, NULL);
     fclose(af->fp);
-    pl__os_unlink(af->tmp, NULL);
     af_free(af);
 }

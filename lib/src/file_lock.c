@@ -128,6 +128,12 @@ static double time_left(double timeout, double deadline) {
 #define VERIFY_MIN_TRIES 3
 #define VERIFY_MAX_TRIES 10000
 
+/* What contention at the deadline is called: PL_ELOCKED for a single
+ * attempt (timeout 0 or fail_when_locked), PL_ETIMEDOUT after a wait. */
+static int contention_code(double timeout, int fail_when_locked) {
+    return fail_when_locked || timeout == 0 ? PL_ELOCKED : PL_ETIMEDOUT;
+}
+
 /*
  * open_and_lock, then check that the locked descriptor is still the file at
  * path: another process may have unlinked it (TemporaryFileLock's release)
@@ -135,12 +141,18 @@ static double time_left(double timeout, double deadline) {
  * lock nobody else can see (portalocker #115, py-filelock #574).  On a
  * mismatch: unlock, close and retry within the same deadline (at least a
  * few times, so timeout 0 survives one unlucky race).
+ *
+ * Landing on a file that its holder has just unlinked is ordinary
+ * contention (holders releasing one after another): when the deadline
+ * comes it is reported as such, PL_ETIMEDOUT or PL_ELOCKED.  PL_EREPLACED
+ * ("split-brain") is kept for a path that points to another file while the
+ * one we locked still has a name: someone replaces it outside the protocol.
  */
 static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
                             double timeout, double check_interval,
                             int fail_when_locked, pl_fd_t *out, pl_error_t *e) {
     double deadline = pl__os_monotonic() + (timeout > 0 ? timeout : 0);
-    int tries;
+    int tries, orphan = 0;
 
     for (tries = 1; tries <= VERIFY_MAX_TRIES; tries++) {
         pl_fd_t fd = PL_INVALID_FD;
@@ -148,6 +160,10 @@ static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
 
         rc = open_and_lock(lock, path, mode, time_left(timeout, deadline),
                            check_interval, fail_when_locked, &fd, e);
+        if (rc == PL_ELOCKED && tries > 1)
+            /* A retry that found the lock held once the time was up: the
+             * caller's wait timed out (PL_ELOCKED only for one attempt). */
+            e->code = rc = contention_code(timeout, fail_when_locked);
         if (rc != PL_OK)
             return rc;
         match = pl__os_fd_matches_path(fd, path, e);
@@ -155,6 +171,7 @@ static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
             *out = fd;
             return PL_OK;
         }
+        orphan = match == 0 && pl__os_fd_unlinked(fd) == 1;
         pl__os_unlock(fd, lock->backend, NULL);
         pl__os_close(fd, NULL);
         if (match < 0)
@@ -163,11 +180,22 @@ static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
             pl__os_monotonic() >= deadline)
             break;
     }
+    if (tries > VERIFY_MAX_TRIES)
+        tries = VERIFY_MAX_TRIES;
+    if (orphan)
+        return pl__error_set(e, contention_code(timeout, fail_when_locked), 0,
+                             "%s: %s; each lock taken was on a file its "
+                             "holder had just removed (%d attempts)",
+                             path,
+                             contention_code(timeout, fail_when_locked) ==
+                                     PL_ELOCKED
+                                 ? "held by others"
+                                 : "timed out",
+                             tries);
     return pl__error_set(e, PL_EREPLACED, 0,
                          "%s kept being replaced while locking (split-brain), "
                          "%d attempts",
-                         path,
-                         tries > VERIFY_MAX_TRIES ? VERIFY_MAX_TRIES : tries);
+                         path, tries);
 }
 
 /* ---- Lock and RLock ------------------------------------------------------ */

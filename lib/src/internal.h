@@ -127,29 +127,67 @@ int pl__os_close(pl_fd_t fd, pl_error_t *err);
 int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
 /* 1 if fd is still the file at path, 0 if path is gone or another file. */
 int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
+/* 1 if fd's file has no name left (unlinked: st_nlink 0 / delete pending),
+ * 0 if it has one, -1 if that cannot be told. */
+int pl__os_fd_unlinked(pl_fd_t fd);
 int pl__os_unlink(const char *path, pl_error_t *err);
-/* Atomically replaces path's content with text (temp file + rename). */
-int pl__os_write_file_atomic(const char *path, const char *text,
-                             pl_error_t *err);
 int pl__os_read_file(const char *path, char *buf, size_t len, size_t *got,
                      pl_error_t *err);
 FILE *pl__os_fdopen(pl_fd_t fd, const char *mode);
 /* fclose without flushing (a forked child's inherited FILE*). */
 void pl__os_fclose_discard(FILE *fp);
-/* 1 if path exists (or cannot be checked for a reason other than ENOENT or
- * ENOTDIR). */
-int pl__os_exists(const char *path);
-/* fsync; EINVAL/ENOTSUP (files that cannot be synced) are not errors. */
+/* PL_OK if nothing is at path, not even a (dangling) symbolic link;
+ * PL_EEXIST if something is; else why it cannot be told (PL_EACCES,
+ * PL_ENAMETOOLONG, PL_ENOENT for a missing or non-directory parent, PL_EOS
+ * with ELOOP...). */
+int pl__os_check_absent(const char *path, pl_error_t *err);
 int pl__os_fsync(pl_fd_t fd, const char *path, pl_error_t *err);
 /* mkdir -p of path's parent directory. */
 int pl__os_mkdirs_parent(const char *path, pl_error_t *err);
-/* Creates a new temporary file next to path (O_EXCL, perms & ~umask);
- * *tmp is malloc'd. */
+/* Longest file name component on every supported platform (NAME_MAX on
+ * Linux and the BSDs; 255 UTF-16 units on Windows).  Names the library
+ * derives from a user's name (temporary files, PidFileLock's sidecar) are
+ * shortened to fit, so every name a Lock accepts works for them too. */
+#define PL__NAME_MAX 255
+
+/* Creates a new temporary file next to path (O_EXCL, perms & ~umask), named
+ * "<dir>/.<base>.<hex>.tmp" with base shortened to fit PL__NAME_MAX; *tmp
+ * is malloc'd.  Not marked in use (see pl__os_clean_temps). */
 int pl__os_create_temp(const char *path, unsigned perms, char **tmp,
                        pl_fd_t *fd, pl_error_t *err);
-/* Publishes tmp as path, never replacing it: PL_EEXIST (tmp kept) if path
- * exists; tmp is gone on success. */
-int pl__os_publish_noreplace(const char *tmp, const char *path,
+
+/*
+ * open_atomic's temporary file for path, mode perms & ~umask.  Where the
+ * platform can, an anonymous file (*tmp = NULL): it has no name, so nothing
+ * is left if the process dies before publishing.  Else a named file as
+ * pl__os_create_temp's (*tmp malloc'd), marked in use by this process until
+ * its descriptor is closed, so that pl__os_clean_temps never removes it
+ * while its creator lives.  The parent directory must exist.
+ */
+int pl__os_atomic_create(const char *path, unsigned perms, char **tmp,
+                         pl_fd_t *fd, pl_error_t *err);
+/*
+ * Publishes the file from pl__os_atomic_create (fd open, its data synced) as
+ * path, atomically and never replacing an existing path, and makes the new
+ * name durable (the directory is synced) before returning PL_OK.  A
+ * temporary name is gone on success.  On failure (PL_EEXIST if path exists)
+ * the data is kept under a new name beside path that no cleaner removes,
+ * returned in *kept (malloc'd, or NULL if it could not be kept) and named in
+ * the message.  fd stays open either way: the caller closes it.
+ */
+int pl__os_atomic_publish(pl_fd_t fd, const char *tmp, const char *path,
+                          char **kept, pl_error_t *err);
+/*
+ * Best effort, never fails: removes the named temporary files of path (as
+ * pl__os_create_temp names them) that processes left when they died: those
+ * nobody has marked in use and that are older than a few seconds, and those
+ * that are a second link of path (a crash between publishing and removing
+ * the temporary name).  A no-op where temporary files are never left.
+ */
+void pl__os_clean_temps(const char *path);
+/* Replaces path's content atomically and durably (marked temporary file +
+ * fsync + rename + directory sync). */
+int pl__os_write_file_atomic(const char *path, const char *text,
                              pl_error_t *err);
 int pl__os_hostname(char *buf, size_t len);
 /* path made absolute against the current directory, lexically (like

@@ -44,6 +44,9 @@ int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
         return PL_ENOTSUP;
     if (o.file_perms == 0)
         o.file_perms = 0644;
+    /* Permission bits only: 06777 must not make a setuid/setgid (or
+     * sticky) lock file. */
+    o.file_perms &= 0777;
 
     /* One allocation: the path lives right after the struct. */
     lock = calloc(1, sizeof(*lock) + strlen(path) + 1);

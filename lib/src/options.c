@@ -151,7 +151,8 @@ void pl_redis_options_init(pl_redis_options_t *opts) {
     opts->evict_stalled = 1;
 }
 
-/* Decodes %XX escapes in place (user and password may need them). */
+/* Decodes %XX escapes in place (user and password may need them).  %00 is
+ * refused: the decoded NUL would silently cut the string short. */
 static int percent_decode(char *s) {
     char *w = s;
     for (; *s != '\0'; s++) {
@@ -163,6 +164,8 @@ static int percent_decode(char *s) {
             hex[0] = s[1];
             hex[1] = s[2];
             hex[2] = '\0';
+            if (strtol(hex, NULL, 16) == 0)
+                return -1;
             *w++ = (char)strtol(hex, NULL, 16);
             s += 2;
         } else {

@@ -150,6 +150,31 @@ int pl_semaphore_acquire(pl_semaphore_t *sem) {
     return pl_semaphore_acquire_with(sem, PL_UNSET, PL_UNSET, -1);
 }
 
+/*
+ * A slot file we may not open for writing (another user's, or on a
+ * read-only file system) can still carry a flock() lock through a read-only
+ * descriptor, as flock(1) locks such files: reopen that slot in mode "r"
+ * (which never creates it).  The fcntl-based backends need write access
+ * for an exclusive lock, so this is for flock only.  Returns PL_OK when the
+ * slot was replaced.
+ */
+static int slot_reopen_readonly(pl_semaphore_t *sem, unsigned i) {
+    pl_lock_options_t lo = sem->opts;
+    pl_lock_t *ro = NULL;
+    const char *path = pl_lock_path(sem->slots[i]);
+    int rc;
+
+    if (pl_lock_backend(sem->slots[i]) != PL_BACKEND_FLOCK || path == NULL)
+        return PL_ENOTSUP;
+    lo.mode = "r";
+    lo.flags = PL_EXCLUSIVE | PL_NON_BLOCKING;
+    if ((rc = pl_lock_open(&ro, path, &lo)) != PL_OK)
+        return rc;
+    pl_lock_close(sem->slots[i]);
+    sem->slots[i] = ro;
+    return PL_OK;
+}
+
 /* One sweep over every slot from a random start; PL_ELOCKED if all are
  * taken, PL_OK with sem->held set, or a non-contention error. */
 static int sweep(pl_semaphore_t *sem) {
@@ -157,6 +182,9 @@ static int sweep(pl_semaphore_t *sem) {
     for (unsigned k = 0; k < sem->maximum; k++) {
         unsigned i = (start + k) % sem->maximum;
         int rc = pl_lock_acquire_with(sem->slots[i], 0, 0, 1);
+        if ((rc == PL_EACCES || rc == PL_EROFS) &&
+            slot_reopen_readonly(sem, i) == PL_OK)
+            rc = pl_lock_acquire_with(sem->slots[i], 0, 0, 1);
         if (rc == PL_OK) {
             sem->held = (int)i;
             return PL_OK;

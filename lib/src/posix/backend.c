@@ -404,7 +404,7 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
         return WAIT_NO_THREAD;
     sigfillset(&all); /* the helper inherits a mask blocking everything */
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&t, NULL, waiter_main, w);
+    rc = pl__sys.pthread_create(&t, NULL, waiter_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         waiter_free(w);

@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "posix/sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
@@ -244,23 +246,76 @@ static int mode_flags(const char *mode) {
     }
 }
 
-/* O_RDONLY opens a directory where the writable modes get EISDIR; Python's
- * open() refuses it too, so mode "r" checks (one fstat, that mode only). */
-static int is_dir_fd(int fd) {
+/* "FIFO", "socket"... for a message about a file that is not regular. */
+static const char *file_type_name(mode_t m) {
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    return "not a regular file";
+}
+
+/* PL_EISDIR for a directory, PL_EINVAL for any other non-regular file. */
+static int not_regular(pl_error_t *err, mode_t m, const char *path) {
+    if (S_ISDIR(m))
+        return pl__error_set(err, PL_EISDIR, EISDIR, "open(%s)", path);
+    return pl__error_set(err, PL_EINVAL, 0,
+                         "%s is %s, not a regular file: refusing to open it",
+                         path, file_type_name(m));
+}
+
+/*
+ * Opens path non-blocking and keeps it only if it is a regular file.  A
+ * blocking open() of a FIFO waits for a peer forever, whatever timeout the
+ * caller has; with O_NONBLOCK it returns at once (or fails with ENXIO for a
+ * write-only open without a reader, or a socket), and the fstat refuses it.
+ * O_NONBLOCK is then cleared so the descriptor behaves as a plain open's.
+ * flags must not contain O_NONBLOCK.
+ */
+static int open_regular(const char *path, int flags, mode_t mode, int *out,
+                        pl_error_t *err) {
     struct stat st;
-    return pl__sys.fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    int fd = open_retry(path, flags | O_NONBLOCK, mode), e;
+
+    if (fd < 0) {
+        e = errno;
+        if (e == ENXIO && pl__sys.stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return not_regular(err, st.st_mode, path);
+        return os_fail(err, e, "open", path);
+    }
+    if (pl__sys.fstat(fd, &st) != 0) {
+        e = errno;
+        pl__sys.close(fd);
+        return os_fail(err, e, "fstat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pl__sys.close(fd);
+        return not_regular(err, st.st_mode, path);
+    }
+    /* F_SETFL only changes the status flags (O_APPEND, O_NONBLOCK...): the
+     * open flags minus O_NONBLOCK are exactly what a plain open set. */
+    if (pl__sys.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        e = errno;
+        pl__sys.close(fd);
+        return os_fail(err, e, "fcntl(F_SETFL)", path);
+    }
+    *out = fd;
+    return PL_OK;
 }
 
 int pl__os_open_lockfile(const char *path, const char *mode, unsigned perms,
                          pl_fd_t *out, pl_error_t *err) {
-    int fd =
-        open_retry(path, mode_flags(mode) | OPEN_FLAGS_BASE, (mode_t)perms);
-    if (fd < 0)
-        return os_fail(err, errno, "open", path);
-    if (mode[0] == 'r' && mode[1] != '+' && is_dir_fd(fd)) {
-        pl__sys.close(fd);
-        return os_fail(err, EISDIR, "open", path);
-    }
+    int fd = -1;
+    int rc = open_regular(path, mode_flags(mode) | OPEN_FLAGS_BASE,
+                          (mode_t)perms, &fd, err);
+    if (rc != PL_OK)
+        return rc;
     *out = (pl_fd_t)fd;
     return PL_OK;
 }
@@ -300,16 +355,17 @@ int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+int pl__os_fd_unlinked(pl_fd_t fd) {
+    struct stat st;
+    if (pl__sys.fstat((int)fd, &st) != 0)
+        return -1;
+    return st.st_nlink == 0;
+}
+
 int pl__os_unlink(const char *path, pl_error_t *err) {
     if (pl__sys.unlink(path) != 0)
         return os_fail(err, errno, "unlink", path);
     return PL_OK;
-}
-
-int pl__os_exists(const char *path) {
-    struct stat st;
-    return pl__sys.stat(path, &st) == 0 ||
-           (errno != ENOENT && errno != ENOTDIR);
 }
 
 int pl__os_fsync(pl_fd_t fd, const char *path, pl_error_t *err) {
@@ -376,25 +432,99 @@ int pl__os_mkdirs_parent(const char *path, pl_error_t *err) {
     return rc;
 }
 
-/*
- * Creates "<dir>/.<base>.<12 hex>.tmp" next to path with O_EXCL, mode
- * perms & ~umask.  *tmp_out is malloc'd.  Retries a few names on EEXIST.
+/* ---- temporary files, publication, durability ----------------------------
+ *
+ * open_atomic and the PID file write a temporary file beside the final name
+ * and then publish it.  What may be left behind if the process dies:
+ *
+ *   - open_atomic uses an anonymous file (O_TMPFILE) where the kernel and
+ *     the filesystem support it: it has no name until linkat() publishes it
+ *     in one step, so a crash at any point leaves either nothing or the
+ *     complete file with one link.
+ *   - Elsewhere, and for the PID file (which must replace: rename), the
+ *     temporary file is named "<dir>/.<base>.<12 hex>.tmp" and its creator
+ *     holds a flock() on it until the name is gone.  A name that nobody
+ *     holds locked and that is older than TEMP_STALE_AGE seconds, or that
+ *     is a second link of the published file (a crash between link and
+ *     unlink), was left by a dead process: pl__os_clean_temps removes it.
+ *     The age rule covers the microseconds between the creator's open and
+ *     its flock.
+ *
+ * Every publication ends with an fsync of the directory, so the new name
+ * survives a power loss once the call returns.
  */
-int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
-                       pl_fd_t *fd_out, pl_error_t *err) {
+
+#define TEMP_HEX       12 /* random hex digits in a temporary name */
+#define TEMP_STALE_AGE 10 /* seconds; see above */
+/* A temporary name is "." + base + "." + TEMP_HEX hex + ".tmp" or ".kept";
+ * base is cut so that the whole stays within PL__NAME_MAX. */
+#define TEMP_DECOR (1 + 1 + TEMP_HEX + 5)
+
+/* Where path's last component starts, and how much of it a temporary name
+ * keeps. */
+static void temp_split(const char *path, size_t *dirlen, size_t *keep) {
     const char *slash = strrchr(path, '/');
-    size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-    size_t cap = strlen(path) + 32;
-    char *tmp = malloc(cap);
-    int fd = -1, e = 0;
+    size_t blen;
+    *dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    blen = strlen(path + *dirlen);
+    *keep = blen > PL__NAME_MAX - TEMP_DECOR ? PL__NAME_MAX - TEMP_DECOR : blen;
+}
+
+/* A fresh "<dir>/.<base>.<hex>.<suffix>" for path; NULL if out of memory. */
+static char *temp_name(const char *path, const char *suffix) {
+    size_t dirlen, keep, cap = strlen(path) + TEMP_DECOR + 8;
+    unsigned char r[TEMP_HEX / 2];
+    char *tmp = malloc(cap), *p;
 
     if (tmp == NULL)
-        return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s", path);
+        return NULL;
+    temp_split(path, &dirlen, &keep);
+    pl__os_random(r, sizeof(r));
+    p = tmp + snprintf(tmp, cap, "%.*s.%.*s.", (int)dirlen, path, (int)keep,
+                       path + dirlen);
+    for (size_t i = 0; i < sizeof(r); i++)
+        p += snprintf(p, 3, "%02x", r[i]);
+    snprintf(p, (size_t)(tmp + cap - p), ".%s", suffix);
+    return tmp;
+}
+
+/* path's directory ("." for a bare name); malloc'd, NULL if out of memory. */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (dir == NULL)
+        return NULL;
+    memcpy(dir, slash == NULL ? "." : path, n);
+    dir[n] = '\0';
+    return dir;
+}
+
+/* Marks a named temporary file as in use by this process (see above).  A
+ * cleaner holds the lock only for an instant, so a few tries are enough;
+ * where flock does not work at all the file stays unmarked and no cleaner
+ * can lock it either, so none removes it. */
+static void temp_mark(int fd) {
+    for (int i = 0; i < 50; i++) {
+        if (pl__sys.flock(fd, LOCK_EX | LOCK_NB) == 0 ||
+            (errno != EWOULDBLOCK && errno != EINTR))
+            return;
+        pl__os_sleep(0.001);
+    }
+}
+
+/* Creates a new named temporary file beside path (O_EXCL, perms & ~umask),
+ * marked in use if mark is set. */
+static int create_named(const char *path, unsigned perms, int mark,
+                        char **tmp_out, int *fd_out, pl_error_t *err) {
+    char *tmp = NULL;
+    int fd = -1, e = 0;
+
     for (int attempt = 0; attempt < 16; attempt++) {
-        unsigned char r[6];
-        pl__os_random(r, sizeof(r));
-        snprintf(tmp, cap, "%.*s.%s.%02x%02x%02x%02x%02x%02x.tmp", (int)dirlen,
-                 path, path + dirlen, r[0], r[1], r[2], r[3], r[4], r[5]);
+        free(tmp);
+        if ((tmp = temp_name(path, "tmp")) == NULL)
+            return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s",
+                                 path);
         fd = open_retry(tmp, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS_BASE,
                         (mode_t)perms);
         if (fd >= 0 || (e = errno) != EEXIST)
@@ -405,62 +535,282 @@ int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
         free(tmp);
         return rc;
     }
+    if (mark)
+        temp_mark(fd);
     *tmp_out = tmp;
-    *fd_out = (pl_fd_t)fd;
+    *fd_out = fd;
     return PL_OK;
+}
+
+int pl__os_create_temp(const char *path, unsigned perms, char **tmp_out,
+                       pl_fd_t *fd_out, pl_error_t *err) {
+    int fd = -1;
+    int rc = create_named(path, perms, 0, tmp_out, &fd, err);
+    if (rc == PL_OK)
+        *fd_out = (pl_fd_t)fd;
+    return rc;
+}
+
+/* fsync of path's directory, so that a new or removed name in it survives
+ * a power loss.  EINVAL/ENOTSUP (directories that cannot be synced) are not
+ * errors. */
+static int sync_dir(const char *path, pl_error_t *err) {
+    char *dir = dir_of(path);
+    int fd, rc = PL_OK;
+
+    if (dir == NULL)
+        return pl__error_set(err, PL_ENOMEM, 0, "fsync(directory of %s)", path);
+    fd = open_retry(dir, O_RDONLY | O_DIRECTORY | OPEN_FLAGS_BASE, 0);
+    if (fd < 0)
+        rc = os_fail(err, errno, "open", dir);
+    else {
+        rc = pl__os_fsync((pl_fd_t)fd, dir, err);
+        pl__sys.close(fd);
+    }
+    free(dir);
+    return rc;
+}
+
+int pl__os_check_absent(const char *path, pl_error_t *err) {
+    struct stat st;
+    if (pl__sys.lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return pl__error_set(err, PL_EEXIST, EEXIST,
+                                 "%s is a symbolic link (dangling or not): "
+                                 "refusing to publish through it",
+                                 path);
+        return pl__error_set(err, PL_EEXIST, EEXIST, "%s: file already exists",
+                             path);
+    }
+    if (errno == ENOENT)
+        return PL_OK;
+    return os_fail(err, errno, "lstat", path);
+}
+
+/* "/proc/self/fd/N": the name through which linkat() publishes an
+ * anonymous file without privileges. */
+static void proc_fd_path(int fd, char *buf, size_t len) {
+    snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+int pl__os_atomic_create(const char *path, unsigned perms, char **tmp_out,
+                         pl_fd_t *fd_out, pl_error_t *err) {
+    char *dir = dir_of(path), proc[64];
+    struct stat st;
+    int fd = -1, rc;
+
+    *tmp_out = NULL;
+    if (dir == NULL)
+        return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s", path);
+    /* EOPNOTSUPP (filesystem), EISDIR (kernel before 3.11): not there, and
+     * any other failure gets its proper error from the named fallback. */
+    fd = open_retry(dir, O_TMPFILE | O_RDWR | OPEN_FLAGS_BASE, (mode_t)perms);
+    free(dir);
+    if (fd >= 0) {
+        proc_fd_path(fd, proc, sizeof(proc));
+        if (pl__sys.stat(proc, &st) == 0) {
+            *fd_out = (pl_fd_t)fd;
+            return PL_OK;
+        }
+        pl__sys.close(fd); /* no /proc: it could never get a name */
+    }
+    rc = create_named(path, perms, 1, tmp_out, &fd, err);
+    if (rc == PL_OK)
+        *fd_out = (pl_fd_t)fd;
+    return rc;
+}
+
+/* Gives the data of a publication that failed a name of its own,
+ * "<dir>/.<base>.<hex>.kept" (never touched by the cleaner), in *kept.  fd
+ * is the anonymous file when tmp is NULL.  Returns 0 on success. */
+static int keep_data(int fd, const char *tmp, const char *path, char **kept) {
+    char proc[64];
+    *kept = NULL;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        char *name = temp_name(path, "kept");
+        int rc;
+        if (name == NULL)
+            return -1;
+        if (tmp == NULL) {
+            proc_fd_path(fd, proc, sizeof(proc));
+            rc = pl__sys.linkat(AT_FDCWD, proc, AT_FDCWD, name,
+                                AT_SYMLINK_FOLLOW);
+        } else {
+            rc = pl__sys.rename(tmp, name);
+        }
+        if (rc == 0) {
+            *kept = name;
+            return 0;
+        }
+        free(name);
+        if (errno != EEXIST)
+            break;
+    }
+    return -1;
+}
+
+/* A publication failed with (code, e, what): keep the data and say where. */
+static int publish_failed(int fd, const char *tmp, const char *path, int code,
+                          int e, const char *what, char **kept,
+                          pl_error_t *err) {
+    if (keep_data(fd, tmp, path, kept) == 0) {
+        sync_dir(path, NULL);
+        if (code == PL_EEXIST)
+            return pl__error_set(err, code, e,
+                                 "%s appeared meanwhile; data kept in %s", path,
+                                 *kept);
+        return pl__error_set(err, code, e, "%s(%s); data kept in %s", what,
+                             path, *kept);
+    }
+    if (tmp != NULL) /* still under its temporary name */
+        return pl__error_set(err, code, e, "%s(%s); data kept in %s", what,
+                             path, tmp);
+    return pl__error_set(err, code, e, "%s(%s); the data could not be kept",
+                         what, path);
 }
 
 /*
- * Publishes tmp as path without ever replacing an existing path: link(2)
- * refuses an existing destination atomically.  Where hard links are not
- * supported, falls back to check-then-rename (a small race, as
- * portalocker 4.1.1+).  On success tmp is gone; on failure it is kept.
+ * Publishes without ever replacing path.  Anonymous file: linkat() of its
+ * /proc/self/fd name, which refuses an existing destination atomically.
+ * Named file: link(2), the same guarantee, then the temporary name goes
+ * (a crash in between leaves a second link that the cleaner removes);
+ * where hard links are not supported, check-then-rename (a small race, as
+ * portalocker 4.1.1+).  Then the directory is synced.
  */
-int pl__os_publish_noreplace(const char *tmp, const char *path,
-                             pl_error_t *err) {
-    if (pl__sys.link(tmp, path) == 0) {
-        pl__sys.unlink(tmp);
-        return PL_OK;
+int pl__os_atomic_publish(pl_fd_t fd, const char *tmp, const char *path,
+                          char **kept, pl_error_t *err) {
+    char proc[64];
+    int rc, e;
+
+    *kept = NULL;
+    if (tmp == NULL) {
+        proc_fd_path((int)fd, proc, sizeof(proc));
+        rc = pl__sys.linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    } else {
+        rc = pl__sys.link(tmp, path);
     }
-    int e = errno;
-    if (e == EEXIST)
-        return pl__error_set(err, PL_EEXIST, e,
-                             "%s appeared meanwhile; data kept in %s", path,
-                             tmp);
-    if (e != EPERM && e != ENOTSUP && e != EOPNOTSUPP && e != EXDEV &&
-        e != ENOSYS && e != EMLINK)
+    e = rc == 0 ? 0 : errno;
+    if (rc != 0 && tmp != NULL &&
+        (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == EXDEV ||
+         e == ENOSYS || e == EMLINK)) {
+        /* No hard links here. */
+        if ((rc = pl__os_check_absent(path, err)) != PL_OK) {
+            if (rc != PL_EEXIST)
+                return rc;
+            return publish_failed((int)fd, tmp, path, PL_EEXIST, EEXIST,
+                                  "rename", kept, err);
+        }
+        if (pl__sys.rename(tmp, path) != 0) {
+            e = errno;
+            return publish_failed((int)fd, tmp, path, pl__code_from_os(e), e,
+                                  "rename", kept, err);
+        }
+        return sync_dir(path, err);
+    }
+    if (rc != 0)
+        return publish_failed((int)fd, tmp, path, pl__code_from_os(e), e,
+                              tmp == NULL ? "linkat" : "link", kept, err);
+    if (tmp != NULL && pl__sys.unlink(tmp) != 0 && errno != ENOENT) {
+        /* Published; the second name is only clutter. */
+        e = errno;
+        sync_dir(path, NULL);
         return pl__error_set(err, pl__code_from_os(e), e,
-                             "link(%s, %s); data kept in %s", tmp, path, tmp);
-    if (pl__os_exists(path))
-        return pl__error_set(err, PL_EEXIST, EEXIST,
-                             "%s appeared meanwhile; data kept in %s", path,
-                             tmp);
-    if (pl__sys.rename(tmp, path) != 0)
-        return pl__error_set(err, pl__code_from_os(errno), errno,
-                             "rename(%s, %s); data kept in %s", tmp, path, tmp);
-    return PL_OK;
+                             "%s published, but unlink(%s) failed", path, tmp);
+    }
+    return sync_dir(path, err);
 }
 
-/* Temp file in the same directory + write + fsync + rename over path. */
+/* 1 if name is "." + prefix + "." + TEMP_HEX hex digits + ".tmp". */
+static int is_temp_of(const char *name, const char *prefix, size_t plen) {
+    size_t n = strlen(name);
+    if (n != 1 + plen + 1 + TEMP_HEX + 4 || name[0] != '.' ||
+        memcmp(name + 1, prefix, plen) != 0 || name[1 + plen] != '.' ||
+        strcmp(name + n - 4, ".tmp") != 0)
+        return 0;
+    for (size_t i = 2 + plen; i < 2 + plen + TEMP_HEX; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') ||
+              (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Removes one candidate if it is a leftover (see the top of this part). */
+static void clean_one(const char *full, const struct stat *target, time_t now) {
+    struct stat st;
+    int fd = open_retry(
+        full, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | OPEN_FLAGS_BASE, 0);
+    if (fd < 0)
+        return;
+    if (pl__sys.fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        pl__sys.flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        int second_link = target != NULL && st.st_dev == target->st_dev &&
+                          st.st_ino == target->st_ino;
+        int old = now - st.st_mtime >= TEMP_STALE_AGE;
+        /* Still this file under that name (never someone's new one). */
+        if ((second_link || old) &&
+            pl__os_fd_matches_path((pl_fd_t)fd, full, NULL) == 1)
+            pl__sys.unlink(full);
+    }
+    pl__sys.close(fd);
+}
+
+void pl__os_clean_temps(const char *path) {
+    size_t dirlen, keep;
+    struct stat target;
+    struct dirent *ent;
+    char *dir = dir_of(path), *full;
+    int have_target, dfd;
+    time_t now = time(NULL);
+    DIR *d;
+
+    if (dir == NULL)
+        return;
+    dfd = open_retry(dir, O_RDONLY | O_DIRECTORY | OPEN_FLAGS_BASE, 0);
+    if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+        if (dfd >= 0)
+            pl__sys.close(dfd);
+        free(dir);
+        return;
+    }
+    temp_split(path, &dirlen, &keep);
+    have_target = pl__sys.lstat(path, &target) == 0;
+    full = malloc(strlen(dir) + 1 + PL__NAME_MAX + 1);
+    while (full != NULL && (ent = readdir(d)) != NULL) {
+        if (!is_temp_of(ent->d_name, path + dirlen, keep))
+            continue;
+        sprintf(full, "%s/%s", dir, ent->d_name);
+        clean_one(full, have_target ? &target : NULL, now);
+    }
+    free(full);
+    closedir(d);
+    free(dir);
+}
+
+/*
+ * Replaces path's content atomically: a marked temporary file in the same
+ * directory, write, fsync, rename over path, fsync of the directory.  The
+ * mark is held until the temporary name is gone.
+ */
 int pl__os_write_file_atomic(const char *path, const char *text,
                              pl_error_t *err) {
     char *tmp = NULL;
-    pl_fd_t fd;
-    int rc;
+    int fd = -1, rc;
 
-    if ((rc = pl__os_create_temp(path, 0666, &tmp, &fd, err)) != PL_OK)
+    if ((rc = create_named(path, 0666, 1, &tmp, &fd, err)) != PL_OK)
         return rc;
-    if (write_all((int)fd, text, strlen(text)) != 0)
+    if (write_all(fd, text, strlen(text)) != 0)
         rc = os_fail(err, errno, "write", tmp);
     else
-        rc = pl__os_fsync(fd, tmp, err);
-    if (pl__sys.close((int)fd) != 0 && rc == PL_OK && errno != EINTR)
-        rc = os_fail(err, errno, "close", tmp);
+        rc = pl__os_fsync((pl_fd_t)fd, tmp, err);
     if (rc == PL_OK && pl__sys.rename(tmp, path) != 0)
         rc = pl__error_set(err, pl__code_from_os(errno), errno,
                            "rename(%s, %s)", tmp, path);
     if (rc != PL_OK)
         pl__sys.unlink(tmp);
+    else
+        rc = sync_dir(path, err);
+    if (pl__sys.close(fd) != 0 && rc == PL_OK && errno != EINTR)
+        rc = os_fail(err, errno, "close", tmp);
     free(tmp);
     return rc;
 }
@@ -472,9 +822,9 @@ int pl__os_read_file(const char *path, char *buf, size_t len, size_t *got,
 
     if (len == 0)
         return pl__error_set(err, PL_EINVAL, 0, "read(%s): no buffer", path);
-    fd = open_retry(path, O_RDONLY | OPEN_FLAGS_BASE, 0);
-    if (fd < 0)
-        return os_fail(err, errno, "open", path);
+    if ((rc = open_regular(path, O_RDONLY | OPEN_FLAGS_BASE, 0, &fd, err)) !=
+        PL_OK)
+        return rc;
     while (n + 1 < len) {
         ssize_t r = pl__sys.read(fd, buf + n, len - 1 - n);
         if (r < 0 && errno == EINTR)

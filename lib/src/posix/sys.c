@@ -6,6 +6,7 @@
 #include "posix/sys.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,8 +61,9 @@ static int sys_fcntl(int fd, int cmd, ...) {
     .open = sys_open, .close = close, .flock = flock, .fcntl = sys_fcntl,      \
     .fstat = fstat, .stat = stat, .ftruncate = ftruncate, .fsync = fsync,      \
     .unlink = unlink, .rename = rename, .link = link, .mkdir = mkdir,          \
-    .read = read, .write = write, .statfs = statfs, .kill = kill,    \
-    .madvise = madvise }
+    .read = read, .write = write, .statfs = statfs, .kill = kill,              \
+    .lstat = lstat, .linkat = linkat,                                          \
+    .pthread_create = pthread_create, .madvise = madvise }
 /* clang-format on */
 
 static const pl__sys_table_t pl__sys_real = PL__SYS_REAL;

@@ -10,6 +10,7 @@
 #ifndef PL_POSIX_SYS_H
 #define PL_POSIX_SYS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -37,6 +38,12 @@ typedef struct pl__sys_table {
     ssize_t (*write)(int fd, const void *buf, size_t len);
     int (*statfs)(const char *path, struct statfs *st);
     int (*kill)(pid_t pid, int sig);
+    int (*lstat)(const char *path, struct stat *st);
+    int (*linkat)(int fromdir, const char *from, int todir, const char *to,
+                  int flags);
+    /* The timed wait's helper thread (posix/backend.c). */
+    int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
+                          void *(*fn)(void *), void *arg);
     int (*madvise)(void *addr, size_t len, int advice);
 } pl__sys_table_t;
 

@@ -15,12 +15,15 @@ if start_holder p1 --pid "$P"; then
     check "--pid: the OS lock is on the sidecar FILE.lock" [ -e "$P.lock" ]
     run --pid -n "$P" true
     check_rc "--pid: conflict -> 1" 1 "$RC"
-    check_grep "--pid: conflict names the holder's pid and that it is alive" "^portalock: $P: lock is held by pid $hpid \(alive\)" "$ERR"
+    check "--pid: conflict is silent without --verbose (as flock(1))" [ -z "$ERR" ]
+    run --pid -n --verbose --verbose "$P" true
+    check_grep "--pid --verbose twice: conflict names the holder's pid and that it is alive" "^portalock: $P: lock is held by pid $hpid \(alive\)" "$ERR"
     t0=$(now)
-    run --pid -w 0.3 "$P" true
+    run --pid -w 0.3 --verbose --verbose "$P" true
     dt=$(elapsed_since "$t0")
     check_rc "--pid -w 0.3: timeout -> 1" 1 "$RC"
-    check_grep "--pid -w 0.3: timeout message names the holder" "timed out after 0\.3 s; lock is held by pid $hpid" "$ERR"
+    check_grep "--pid -w 0.3: flock(1)'s timeout message" "^portalock: timeout while waiting to get lock$" "$ERR"
+    check_grep "--pid -w 0.3: --verbose twice names the holder" "lock is held by pid $hpid" "$ERR"
     # Lower bound: -w must apply to PidFileLock too (fail_when_locked off).
     check "--pid -w 0.3 waited (${dt}s in [0.25, 2.5])" in_range "$dt" 0.25 2.5
     release_holder p1
@@ -57,13 +60,37 @@ run --temporary "$Q" -c 'exit 9'
 check_rc "--temporary: status passes through, file removed" 9 "$RC" "$ERR"
 check "--temporary: file removed after a failing command" [ ! -e "$Q" ]
 
+# ---- --temporary under cycling holders (issue 9, defect 5) -----------------------------
+# Four holders take and release the lock in a loop; a contender with -w 0.2
+# must either run its command or report the conflict with -E's status, never
+# fail with another error (it used to report "split-brain" at the deadline).
+# PL_CLI_STRESS_RUNS sets the number of contender runs (long form: 240).
+R=$T/cycle.lock
+for i in 1 2 3 4; do
+    (while [ ! -e "$T/cycle.stop" ]; do "$PL" --temporary -w 5 "$R" true; done) &
+    BG+=($!)
+done
+runs=${PL_CLI_STRESS_RUNS:-15}
+got=0 conflict=0 other=""
+for ((i = 0; i < runs; i++)); do
+    run --temporary -w 0.2 -E 99 "$R" true
+    case $RC in
+    0) got=$((got + 1)) ;;
+    99) conflict=$((conflict + 1)) ;;
+    *) other="$other run $i: status $RC: $ERR;" ;;
+    esac
+done
+touch "$T/cycle.stop"
+check "--temporary -w 0.2 -E 99 under cycling holders: $runs runs ($got ran, $conflict conflicts), only 0 or 99" [ -z "$other" ]
+[ -z "$other" ] || echo "  $other"
+
 # ---- --semaphore ----------------------------------------------------------------------
 D=$T/sem
 mkdir "$D"
 if start_holder m1 --semaphore 2 --directory "$D" jobs && start_holder m2 --semaphore 2 --directory "$D" jobs; then
     pass "--semaphore 2: two holders get in"
     check "--semaphore: slot files jobs.00.lock and jobs.01.lock" [ -e "$D/jobs.00.lock" ] && [ -e "$D/jobs.01.lock" ]
-    run --semaphore 2 --directory "$D" -n jobs true
+    run --semaphore 2 --directory "$D" -n --verbose --verbose jobs true
     check_rc "--semaphore 2: a third holder is refused -> 1" 1 "$RC"
     check_grep "--semaphore: message says all slots are held" "^portalock: jobs: all 2 slots are held" "$ERR"
     run --semaphore 2 --directory "$D" -n -E 75 jobs true
@@ -90,7 +117,7 @@ check_grep "--semaphore: missing directory message" 'nosuchdir' "$ERR"
 
 # ---- a read-only lock file (as an unprivileged user) ---------------------------
 # flock(1) opens read-only, so a file one may read but not write can carry a
-# flock() or shared lock; portalock falls back to read-only for those.
+# flock() or shared lock; portalock opens as flock(1) does.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
     setpriv --reuid=65534 --regid=65534 --clear-groups "$PL" --version >/dev/null 2>&1; then
     chmod 0755 "$T"
@@ -103,10 +130,10 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
     nobody -s --backend ofd "$T/ro/ro.lock" true
     check_rc "read-only FILE: shared ofd lock taken read-only" 0 "$RC" "$ERR"
     nobody --backend ofd "$T/ro/ro.lock" true
-    check_rc "read-only FILE: exclusive ofd lock needs write access -> 1" 1 "$RC"
+    check_rc "read-only FILE: exclusive ofd lock needs write access -> 66 (as flock --fcntl)" 66 "$RC"
     check_grep "read-only FILE: permission message" 'Permission denied|permission denied' "$ERR"
     nobody "$T/ro/new.lock" true
-    check_rc "unwritable directory: cannot create FILE -> 1" 1 "$RC"
+    check_rc "unwritable directory: cannot create FILE -> 66 (as flock(1))" 66 "$RC"
     check "unwritable directory: nothing created" [ ! -e "$T/ro/new.lock" ]
     chmod 0700 "$T"
 else
@@ -117,9 +144,12 @@ fi
 V=$T/v.lock
 run --verbose "$V" true
 check_rc "--verbose: exit 0" 0 "$RC" "$ERR"
+check_grep "--verbose: flock(1)'s lines on stdout" "^portalock: getting lock took [0-9]+\.[0-9]{6} seconds portalock: executing true$" "$(printf '%s' "$OUT" | tr '\n' ' ')"
+check "--verbose: nothing on stderr (as flock(1))" [ -z "$ERR" ]
+run --verbose --verbose "$V" true
 check_grep "--verbose: reports the wait and backend" "^portalock: $V: exclusive lock acquired after [0-9.]+ s \(backend flock\)" "$ERR"
 check_grep "--verbose: reports the probe verdict" "^portalock: probe of $T: " "$ERR"
-run --verbose -s --backend ofd "$V" true
+run --verbose --verbose -s --backend ofd "$V" true
 check_grep "--verbose: shared lock with ofd" "shared lock acquired after [0-9.]+ s \(backend ofd\)" "$ERR"
 
 # ---- probe -------------------------------------------------------------------------------

@@ -72,16 +72,16 @@ else
 fi
 
 if start_holder r1 --redis "$URL" cli-a; then
-    run --redis "$URL" -n cli-a true
+    run --redis "$URL" -n --verbose cli-a true
     check_rc "--redis: conflict -> 1" 1 "$RC"
-    check_grep "--redis: conflict message" '^portalock: cli-a: lock is held by another owner$' "$ERR"
+    check_grep "--redis: conflict message (--verbose, flock(1)'s)" '^portalock: failed to get lock$' "$ERR"
     run --redis "$URL" -n -E 42 cli-a true
     check_rc "--redis: -E 42 on conflict" 42 "$RC"
     t0=$(now)
-    run --redis "$URL" -w 0.5 cli-a true
+    run --redis "$URL" -w 0.5 --verbose cli-a true
     dt=$(elapsed_since "$t0")
     check_rc "--redis -w 0.5: timeout -> 1" 1 "$RC"
-    check_grep "--redis -w 0.5: timeout message" '^portalock: cli-a: timed out after 0\.5 s$' "$ERR"
+    check_grep "--redis -w 0.5: timeout message (--verbose, flock(1)'s)" '^portalock: timeout while waiting to get lock$' "$ERR"
     # Generous bounds: timeout plus connection set-up on a busy 2-core VM.
     check "--redis -w 0.5 waited (${dt}s in [0.4, 2.5])" in_range "$dt" 0.4 2.5
     run --redis "$URL" -n cli-b true

@@ -574,9 +574,9 @@ static char lie_path[4096];
 static atomic_int lie_left;
 
 static const char *const names[PLT_SYS_COUNT] = {
-    "open",      "close", "flock",  "fcntl",  "fstat", "stat",
-    "ftruncate", "fsync", "unlink", "rename", "link",  "mkdir",
-    "read",      "write", "statfs", "kill",   "lock",  "unlock"};
+    "open",   "close",  "flock",  "fcntl",  "fstat", "stat",  "ftruncate",
+    "fsync",  "unlink", "rename", "link",   "mkdir", "read",  "write",
+    "statfs", "kill",   "lstat",  "linkat", "lock",  "unlock"};
 
 const char *plt_sys_name(plt_sys_t which) {
     return names[which];
@@ -598,6 +598,7 @@ const char *const *plt_sys_words(plt_sys_t which) {
     case PLT_SYS_FTRUNCATE: return w_trunc;
     case PLT_SYS_UNLINK: return w_unlink;
     case PLT_SYS_FSTAT:
+    case PLT_SYS_LSTAT:
     case PLT_SYS_STAT: return w_stat;
     default:
         one[which][0] = names[which];
@@ -834,6 +835,17 @@ static int h_kill(pid_t pid, int sig) {
     return plt_real.kill(pid, sig);
 }
 
+static int h_lstat(const char *path, struct stat *st) {
+    FAIL_IF(PLT_SYS_LSTAT, path);
+    return plt_real.lstat(path, st);
+}
+
+static int h_linkat(int fromdir, const char *from, int todir, const char *to,
+                    int flags) {
+    FAIL_IF(PLT_SYS_LINKAT, to);
+    return plt_real.linkat(fromdir, from, todir, to, flags);
+}
+
 void plt_sys_install(void) {
     pl__sys_reset();
     plt_real = pl__sys;
@@ -855,4 +867,6 @@ void plt_sys_install(void) {
     pl__sys.write = h_write;
     pl__sys.statfs = h_statfs;
     pl__sys.kill = h_kill;
+    pl__sys.lstat = h_lstat;
+    pl__sys.linkat = h_linkat;
 }

@@ -188,9 +188,12 @@ typedef enum plt_sys {
     PLT_SYS_WRITE,
     PLT_SYS_STATFS,
     PLT_SYS_KILL,
+    PLT_SYS_LSTAT,
+    PLT_SYS_LINKAT,
+    PLT_SYS_N_REAL, /* marker: the real entries are the ones above */
     /* Pseudo entries, counted on top of flock/fcntl: */
-    PLT_SYS_LOCKOP,   /* flock SH/EX, fcntl set-lock RD/WR */
-    PLT_SYS_UNLOCKOP, /* flock UN, fcntl set-lock UNLCK */
+    PLT_SYS_LOCKOP = PLT_SYS_N_REAL, /* flock SH/EX, fcntl set-lock RD/WR */
+    PLT_SYS_UNLOCKOP,                /* flock UN, fcntl set-lock UNLCK */
     PLT_SYS_COUNT
 } plt_sys_t;
 

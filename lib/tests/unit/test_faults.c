@@ -22,7 +22,7 @@
 
 #define MAX_POSITIONS 8
 /* The real entries (the pseudo lock/unlock entries overlap flock/fcntl). */
-#define N_REAL_ENTRIES (PLT_SYS_KILL + 1)
+#define N_REAL_ENTRIES PLT_SYS_N_REAL
 
 TestSuite(faults, .init = plt_setup, .fini = plt_teardown, .timeout = 120.);
 

@@ -10,9 +10,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(temporary, .init = plt_setup, .fini = plt_teardown, .timeout = 30.);
@@ -301,4 +303,136 @@ Test(temporary, processes_never_overlap) {
                   pl_backend_name(plt_backends[b]));
         cr_expect(eq(int, plt_exists(plt_path("race.lock")), 0));
     }
+}
+
+/* ---- ordinary contention at the deadline (issue 9, defect 5) ------------- */
+
+static void unlink_before_lock(void *arg, int nth) {
+    (void)nth;
+    unlink((const char *)arg);
+}
+
+/* Every lock attempt lands on an inode its holder has just unlinked (as
+ * when holders keep cycling): that is contention, so the deadline gives
+ * PL_ETIMEDOUT (PL_ELOCKED for a single attempt), never PL_EREPLACED.
+ * Bounds: shared machine. */
+Test(temporary, landing_on_unlinked_files_times_out) {
+    const char *p = plt_path("t.lock");
+    static const struct {
+        double timeout;
+        int fwl, want;
+    } cases[] = {
+        {0.2, 0, PL_ETIMEDOUT}, {0, 0, PL_ELOCKED}, {0.2, 1, PL_ELOCKED}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pl_lock_t *lock =
+            xopen_tmp(p, cases[i].timeout, 0.01, PL_BACKEND_FLOCK);
+        int fds = plt_count_fds();
+        plt_sys_install();
+        plt_sys_before(PLT_SYS_LOCKOP, unlink_before_lock, (void *)p);
+        double t0 = plt_now();
+        int rc = pl_lock_acquire_with(lock, PL_UNSET, PL_UNSET, cases[i].fwl);
+        double dt = plt_now() - t0;
+        int attempts = plt_sys_calls(PLT_SYS_LOCKOP);
+        pl__sys_reset();
+        PLT_EXPECT_RC(rc, cases[i].want, lock);
+        cr_expect(ge(int, attempts, 2), "no retry (%d attempts)", attempts);
+        cr_expect(lt(dbl, dt, cases[i].timeout + 0.5), "%.3f s", dt);
+        cr_expect(eq(int, pl_lock_is_held(lock), 0));
+        cr_expect(eq(int, plt_count_fds(), fds), "descriptor leaked");
+        pl_lock_close(lock);
+    }
+}
+
+typedef struct cycler_arg {
+    const char *path;
+    plt_kind_t kind;
+    atomic_int *stop;
+    int hold_ms;
+} cycler_arg_t;
+
+/* Acquires, holds for hold_ms, releases, until *stop. */
+static int cycle(void *arg) {
+    cycler_arg_t *c = arg;
+    pl_lock_options_t o;
+    pl_lock_t *lock = NULL;
+    pl_lock_options_init(&o);
+    o.timeout = 5;
+    o.check_interval = 0.01;
+    o.fail_when_locked = 0;
+    if (plt_open_kind(c->kind, &lock, c->path, &o) != PL_OK)
+        return 1;
+    while (!atomic_load(c->stop)) {
+        int rc = pl_lock_acquire(lock);
+        if (rc == PL_OK) {
+            plt_sleep_ms(c->hold_ms);
+            rc = pl_lock_release(lock);
+        } else if (!PL_IS_ALREADY_LOCKED(rc)) {
+            return 2;
+        }
+    }
+    pl_lock_close(lock);
+    return 0;
+}
+
+/*
+ * The stress form of the above with real processes: holders cycle a
+ * TemporaryFileLock (or PidFileLock), holding each time for 5 ms, and a
+ * contender waiting 50 ms at a time must only ever get the lock, PL_ETIMEDOUT
+ * or PL_ELOCKED.  PLT_STRESS_RUNS overrides the number of attempts (the long
+ * form runs 240).
+ */
+static void contention_never_ereplaced(plt_kind_t kind) {
+    const char *p = plt_path("t.lock");
+    const char *env = getenv("PLT_STRESS_RUNS");
+    int runs = env != NULL ? atoi(env) : 40, other = 0, got = 0, timed = 0;
+    atomic_int *stop = mmap(NULL, sizeof(*stop), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cycler_arg_t c = {p, kind, stop, 5};
+    pid_t kids[3];
+    cr_assert(stop != MAP_FAILED);
+    atomic_store(stop, 0);
+    for (int i = 0; i < 3; i++) {
+        kids[i] = fork();
+        cr_assert(kids[i] >= 0);
+        if (kids[i] == 0)
+            _exit(cycle(&c));
+    }
+    for (int i = 0; i < runs; i++) {
+        pl_lock_options_t o;
+        pl_lock_t *lock = NULL;
+        pl_lock_options_init(&o);
+        o.timeout = 0.05;
+        o.check_interval = 0.01;
+        o.fail_when_locked = 0;
+        cr_assert(eq(int, plt_open_kind(kind, &lock, p, &o), PL_OK));
+        int rc = pl_lock_acquire(lock);
+        if (rc == PL_OK)
+            got++;
+        else if (PL_IS_ALREADY_LOCKED(rc))
+            timed++;
+        else {
+            other++;
+            cr_expect(eq(int, rc, PL_ETIMEDOUT), "run %d: %s (%s)", i,
+                      pl_err_name(rc), pl_lock_errmsg(lock));
+        }
+        pl_lock_close(lock);
+    }
+    atomic_store(stop, 1);
+    for (int i = 0; i < 3; i++) {
+        int st;
+        cr_expect(eq(int, waitpid(kids[i], &st, 0), kids[i]));
+        int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        cr_expect(ok, "cycler %d: status %#x", i, st);
+    }
+    cr_log_info("%d runs: %d acquired, %d timed out, %d other", runs, got,
+                timed, other);
+    cr_expect(eq(int, other, 0));
+}
+
+Test(temporary, cycling_holders_give_only_timeouts, .timeout = 120.) {
+    contention_never_ereplaced(PLT_TEMPORARY);
+}
+
+Test(temporary, cycling_pidfile_holders_give_only_timeouts, .timeout = 120.) {
+    contention_never_ereplaced(PLT_PIDFILE);
 }

@@ -1,0 +1,516 @@
+/*
+ * args.c -- the portalock command line, parsed without side effects.
+ *
+ * flock(1)'s grammar (util-linux 2.38.1 and later):
+ *   portalock [options] FILE|DIRECTORY COMMAND [ARG...]
+ *   portalock [options] FILE|DIRECTORY -c COMMAND
+ *   portalock [options] FD
+ *   portalock [options] --fd FD [-c COMMAND | COMMAND [ARG...]]
+ * and portalock's additions, none of which changes a flock(1) command line:
+ * "FILE -- COMMAND", -c before FILE, and the options that pick another kind
+ * of lock (--semaphore, --pid, --temporary, --redis) or a backend.  As in
+ * flock(1) the last of -s, -x, -e and -u wins, -w 0 means -n, and usage
+ * errors exit 64.
+ */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Long-only options. */
+enum {
+    OPT_BACKEND = 256,
+    OPT_FCNTL,
+    OPT_START,
+    OPT_LENGTH,
+    OPT_FD,
+    OPT_CHECK_INTERVAL,
+    OPT_SEMAPHORE,
+    OPT_DIRECTORY,
+    OPT_PID,
+    OPT_TEMPORARY,
+    OPT_VERBOSE,
+    OPT_REDIS,
+    OPT_ON_LOST
+};
+
+/* Upper bound for -w and --check-interval: about 31 years. */
+#define CLI_MAX_SECONDS 1e9
+
+const char *cli_progname = "portalock";
+
+static const char *const cli_usage_lines[] = {
+    "[options] FILE|DIRECTORY COMMAND [ARG...]",
+    "[options] FILE|DIRECTORY -c COMMAND",
+    "[options] FILE [--] COMMAND [ARG...]",
+    "[options] FD",
+    "[options] --fd FD [-c COMMAND | COMMAND [ARG...]]",
+    "probe PATH [--json]"};
+
+static const char cli_help[] =
+    "Run a command while holding a lock (a drop-in for flock(1)), or lock\n"
+    "an open descriptor.\n"
+    "\n"
+    "Options:\n"
+    "  -s, --shared                 take a shared lock\n"
+    "  -x, -e, --exclusive          take an exclusive lock (default)\n"
+    "  -u, --unlock                 remove a lock\n"
+    "  -n, --nb, --nonblocking      fail at once instead of waiting\n"
+    "  -w, --timeout, --wait SECS   wait at most SECS (0 = -n)\n"
+    "  -E, --conflict-exit-code N   exit status on conflict or timeout "
+    "(default 1)\n"
+    "  -o, --close                  do not pass the lock descriptor to the "
+    "command\n"
+    "  -F, --no-fork                execute the command without forking\n"
+    "  -c, --command COMMAND        run COMMAND with $SHELL -c\n"
+    "      --fd N                   lock descriptor N around the command\n"
+    "      --fcntl                  fcntl(F_OFD_SETLK) locks (--backend ofd)\n"
+    "      --start OFFSET           first byte of the range (implies --fcntl)\n"
+    "      --length N               bytes in the range (implies --fcntl;\n"
+    "                               0 = to the end of the file and beyond)\n"
+    "      --verbose                flock(1)'s messages; twice: also the\n"
+    "                               backend, holder and probe verdict\n"
+    "      --backend NAME           flock, lockf or ofd\n"
+    "                               (default: $PORTALOCK_BACKEND, else flock)\n"
+    "      --check-interval S       polling interval where the kernel cannot "
+    "wait\n"
+    "      --semaphore N            FILE names a semaphore with N slots "
+    "(1-1000)\n"
+    "      --directory DIR          directory of the semaphore's slot files\n"
+    "      --pid                    PID file lock: FILE holds the holder's "
+    "pid\n"
+    "      --temporary              FILE exists only while the lock is held\n"
+    "      --redis URL              FILE names a Redis lock at URL\n"
+    "                               (redis://[[user]:password@]host[:port])\n"
+    "      --on-lost warn|kill      Redis lock lost while the command runs\n"
+    "                               (default warn; portalock then exits 1)\n"
+    "  -h, --help                   show this help and exit\n"
+    "  -V, --version                show the version and exit\n"
+    "\n"
+    "portalock probe PATH [--json] reports which locks work in PATH's\n"
+    "directory and what they guarantee there.\n"
+    "\n"
+    "Exit status: the command's (128+N if it died of signal N), 1 (or -E) on\n"
+    "conflict or timeout, flock(1)'s sysexits codes on its errors (64 usage,\n"
+    "65 lock failed, 66 cannot open, 69 cannot run the command, 71 system\n"
+    "error, 73 cannot create), 1 on other errors.  See portalock(1).\n";
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", cli_progname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname);
+    return CLI_EX_USAGE;
+}
+
+/* ---- strict number parsing ----------------------------------------------- */
+
+/* A finite decimal number of seconds in [0, CLI_MAX_SECONDS]: "2", "0.5",
+ * "1e-3".  Rejects "", "1x", " 1", "nan", "inf", "0x10", negatives. */
+static int cli_parse_seconds(const char *s, double *out) {
+    const char *p;
+    char *end;
+    double d;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (p = s; *p != '\0'; p++)
+        if (!isdigit((unsigned char)*p) && strchr(".eE+-", *p) == NULL)
+            return -1;
+    if (!isdigit((unsigned char)s[0]) && s[0] != '.')
+        return -1;
+    errno = 0;
+    d = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(d) || d < 0 ||
+        d > CLI_MAX_SECONDS)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+/* Plain decimal digits only, value in [min, max]. */
+static int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
+                          unsigned long *out) {
+    const char *p;
+    char *end;
+    unsigned long v;
+
+    if (s == NULL || *s == '\0' || strlen(s) > 10)
+        return -1;
+    for (p = s; *p != '\0'; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * A byte count as flock(1)'s --start/--length take it: decimal digits, then
+ * optionally K, M, G, T, P or E (powers of 1024, also written KiB...) or KB,
+ * MB... (powers of 1000).  The result must fit an off_t (63 bits).
+ */
+static int cli_parse_size(const char *s, long long *out) {
+    static const char units[] = "KMGTPE";
+    unsigned long long v = 0, mul = 1, base = 1024;
+    const char *p = s, *u;
+    int power, i;
+
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (unsigned long long)LLONG_MAX / 10 ||
+            v * 10 + d > (unsigned long long)LLONG_MAX)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (*p != '\0') {
+        u = strchr(units, toupper((unsigned char)*p));
+        if (u == NULL)
+            return -1;
+        power = (int)(u - units) + 1;
+        p++;
+        if (strcmp(p, "B") == 0)
+            base = 1000;
+        else if (strcmp(p, "iB") != 0 && *p != '\0')
+            return -1;
+        for (i = 0; i < power; i++) {
+            if (mul > (unsigned long long)LLONG_MAX / base)
+                return -1;
+            mul *= base;
+        }
+        if (v != 0 && v > (unsigned long long)LLONG_MAX / mul)
+            return -1;
+        v *= mul;
+    }
+    *out = (long long)v;
+    return 0;
+}
+
+static int cli_is_number(const char *s) {
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+static const struct option cli_longopts[] = {
+    {"shared", no_argument, NULL, 's'},
+    {"exclusive", no_argument, NULL, 'x'},
+    {"unlock", no_argument, NULL, 'u'},
+    {"nonblocking", no_argument, NULL, 'n'},
+    {"nonblock", no_argument, NULL, 'n'},
+    {"nb", no_argument, NULL, 'n'},
+    {"timeout", required_argument, NULL, 'w'},
+    {"wait", required_argument, NULL, 'w'},
+    {"conflict-exit-code", required_argument, NULL, 'E'},
+    {"close", no_argument, NULL, 'o'},
+    {"no-fork", no_argument, NULL, 'F'},
+    {"command", required_argument, NULL, 'c'},
+    {"fcntl", no_argument, NULL, OPT_FCNTL},
+    {"start", required_argument, NULL, OPT_START},
+    {"length", required_argument, NULL, OPT_LENGTH},
+    {"fd", required_argument, NULL, OPT_FD},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"check-interval", required_argument, NULL, OPT_CHECK_INTERVAL},
+    {"semaphore", required_argument, NULL, OPT_SEMAPHORE},
+    {"directory", required_argument, NULL, OPT_DIRECTORY},
+    {"pid", no_argument, NULL, OPT_PID},
+    {"temporary", no_argument, NULL, OPT_TEMPORARY},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"on-lost", required_argument, NULL, OPT_ON_LOST},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
+    if (!pl_backend_available(b))
+        return cli_usage_error("backend '%s' is not available on this "
+                               "platform",
+                               name);
+    if (a->backend_set && a->backend != b)
+        return cli_usage_error("conflicting backends given");
+    a->backend = b;
+    a->backend_set = 1;
+    return 0;
+}
+
+static int cli_help_out(void) {
+    size_t i;
+    for (i = 0; i < sizeof(cli_usage_lines) / sizeof(cli_usage_lines[0]); i++)
+        printf("%s %s %s\n", i == 0 ? "Usage:" : "      ", cli_progname,
+               cli_usage_lines[i]);
+    fputc('\n', stdout);
+    fputs(cli_help, stdout);
+    return fflush(stdout) == 0 ? 0 : CLI_EX_FAILURE;
+}
+
+/* One option; returns 0 to go on, else the exit status. */
+static int cli_option(cli_args_t *a, int c, char **argv) {
+    unsigned long u;
+    pl_backend_t b;
+
+    switch (c) {
+    case 's': a->op = CLI_OP_SHARED; break;
+    case 'x':
+    case 'e': a->op = CLI_OP_EXCLUSIVE; break;
+    case 'u': a->op = CLI_OP_UNLOCK; break;
+    case 'n': a->nonblock = 1; break;
+    case 'o': a->close_fd = 1; break;
+    case 'F': a->no_fork = 1; break;
+    case 'w':
+        /* flock(1) takes "-w -1" and then fails to arm its timer (71). */
+        a->timeout_negative =
+            optarg[0] == '-' && cli_parse_seconds(optarg + 1, &a->timeout) == 0;
+        if (a->timeout_negative)
+            a->timeout = a->timeout > 0 ? -1 : 0;
+        else if (cli_parse_seconds(optarg, &a->timeout) != 0)
+            return cli_usage_error("invalid timeout '%s' (expected seconds "
+                                   ">= 0)",
+                                   optarg);
+        a->timeout_set = 1;
+        break;
+    case 'E':
+        if (cli_parse_uint(optarg, 0, 255, &u) != 0)
+            return cli_usage_error("invalid exit code '%s' (allowed values: "
+                                   "0-255)",
+                                   optarg);
+        a->conflict_code = (int)u;
+        break;
+    case 'c':
+        if (a->command != NULL)
+            return cli_usage_error("-c given more than once");
+        a->command = optarg;
+        break;
+    case OPT_FCNTL: return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+    case OPT_START:
+    case OPT_LENGTH:
+        if (cli_parse_size(optarg, c == OPT_START ? &a->start : &a->length) !=
+            0)
+            return cli_usage_error("invalid %s '%s'",
+                                   c == OPT_START ? "start offset"
+                                                  : "length of lock range",
+                                   optarg);
+        a->range_set = 1;
+        break;
+    case OPT_FD:
+        if (cli_parse_uint(optarg, 0, INT_MAX, &u) != 0)
+            return cli_usage_error("invalid file descriptor '%s'", optarg);
+        a->use_fd = 1;
+        a->fd = (int)u;
+        break;
+    case OPT_VERBOSE: a->verbose++; break;
+    case OPT_BACKEND:
+        if (pl_backend_from_name(optarg, &b) != PL_OK ||
+            b == PL_BACKEND_DEFAULT)
+            return cli_usage_error(
+                "unknown backend '%s' (expected flock, lockf or ofd)", optarg);
+        return cli_set_backend(a, b, optarg);
+    case OPT_CHECK_INTERVAL:
+        if (cli_parse_seconds(optarg, &a->check_interval) != 0)
+            return cli_usage_error(
+                "invalid check interval '%s' (expected seconds >= 0)", optarg);
+        break;
+    case OPT_SEMAPHORE:
+        if (cli_parse_uint(optarg, 1, CLI_MAX_SLOTS, &u) != 0)
+            return cli_usage_error(
+                "invalid semaphore size '%s' (expected 1 to %u)", optarg,
+                CLI_MAX_SLOTS);
+        a->semaphore = (unsigned)u;
+        break;
+    case OPT_DIRECTORY:
+        if (optarg[0] == '\0')
+            return cli_usage_error("empty --directory");
+        a->directory = optarg;
+        break;
+    case OPT_PID: a->pidfile = 1; break;
+    case OPT_TEMPORARY: a->temporary = 1; break;
+    case OPT_REDIS:
+        if (optarg[0] == '\0')
+            return cli_usage_error("empty --redis URL");
+        a->redis_url = optarg;
+        break;
+    case OPT_ON_LOST:
+        if (strcmp(optarg, "kill") == 0)
+            a->on_lost_kill = 1;
+        else if (strcmp(optarg, "warn") == 0)
+            a->on_lost_kill = 0;
+        else
+            return cli_usage_error(
+                "invalid --on-lost '%s' (expected warn or kill)", optarg);
+        break;
+    case 'h': return cli_help_out();
+    case 'V':
+        if (strcmp(cli_progname, "portalock") == 0)
+            printf("portalock %s\n", PL_VERSION_STRING);
+        else
+            printf("%s (portalock) %s\n", cli_progname, PL_VERSION_STRING);
+        return fflush(stdout) == 0 ? 0 : CLI_EX_FAILURE;
+    case ':':
+        return cli_usage_error("option '%s' requires an argument",
+                               argv[optind - 1]);
+    default:
+        if (optopt > 0 && optopt < 256 && isprint(optopt) &&
+            strncmp(argv[optind - 1], "--", 2) != 0)
+            return cli_usage_error("invalid option -- '%c'", optopt);
+        return cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+    }
+    return 0;
+}
+
+/* Combinations; returns 0 to go on, else the exit status. */
+static int cli_check_combinations(cli_args_t *a) {
+    int kinds =
+        (a->semaphore > 0) + a->pidfile + a->temporary + (a->redis_url != NULL);
+
+    if (a->no_fork && a->close_fd)
+        return cli_usage_error("the --no-fork and --close options are "
+                               "incompatible");
+    if (kinds > 1)
+        return cli_usage_error("--semaphore, --pid, --temporary and --redis "
+                               "exclude each other");
+    if (kinds > 0 && a->op == CLI_OP_UNLOCK)
+        return cli_usage_error("-u cannot be used with --semaphore, --pid, "
+                               "--temporary or --redis");
+    if (kinds > 0 && a->no_fork)
+        return cli_usage_error("--no-fork cannot be used with --semaphore, "
+                               "--pid, --temporary or --redis: their lock "
+                               "lives in portalock's process");
+    if (kinds > 0 && a->use_fd)
+        return cli_usage_error("--fd cannot be used with --semaphore, --pid, "
+                               "--temporary or --redis");
+    if (kinds > 0 && a->range_set)
+        return cli_usage_error("--start and --length apply to plain file "
+                               "locks only");
+    if (a->op == CLI_OP_SHARED && (a->semaphore || a->pidfile || a->temporary))
+        return cli_usage_error("-s cannot be used with --semaphore, --pid or "
+                               "--temporary");
+    if (a->directory != NULL && a->semaphore == 0)
+        return cli_usage_error("--directory needs --semaphore");
+    if (a->redis_url != NULL && a->backend_set)
+        return cli_usage_error("--backend does not apply to --redis");
+    if (a->on_lost_kill && a->redis_url == NULL)
+        return cli_usage_error("--on-lost needs --redis");
+    if (a->range_set) {
+        /* As flock(1): --start/--length imply --fcntl (OFD).  The lockf
+         * backend also takes ranges; flock(2) has none. */
+        if (a->backend_set && a->backend == PL_BACKEND_FLOCK)
+            return cli_usage_error("--start and --length need fcntl locks "
+                                   "(--fcntl, --backend ofd or lockf)");
+        if (!a->backend_set) {
+            int rc = cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* The operands after the options: FILE/FD and the command. */
+static int cli_operands(cli_args_t *a, char **rest, int nrest) {
+    if (a->use_fd) {
+        /* --fd N [-c COMMAND | COMMAND [ARG...]] */
+        if (a->command != NULL && nrest > 0)
+            return cli_usage_error("-c requires exactly one command argument");
+        if (nrest > 0 && strcmp(rest[0], "--") == 0) {
+            rest++;
+            nrest--;
+        }
+        if (a->command == NULL && nrest == 0)
+            return cli_usage_error("missing command");
+        if (a->command == NULL)
+            a->cmd_argv = rest;
+        return 0;
+    }
+    if (nrest == 0)
+        return cli_usage_error("missing file descriptor, file or directory");
+    a->target = rest[0];
+    if (a->target[0] == '\0')
+        return cli_usage_error("empty FILE");
+    if (nrest >= 2) {
+        if (a->command != NULL)
+            return cli_usage_error("give the command either with -c or after "
+                                   "FILE, not both");
+        if (strcmp(rest[1], "-c") == 0 || strcmp(rest[1], "--command") == 0) {
+            if (nrest != 3)
+                return cli_usage_error("%s requires exactly one command "
+                                       "argument",
+                                       rest[1]);
+            a->command = rest[2];
+        } else if (strcmp(rest[1], "--") == 0) {
+            if (nrest < 3)
+                return cli_usage_error("missing command after --");
+            a->cmd_argv = rest + 2;
+        } else {
+            a->cmd_argv = rest + 1;
+        }
+    }
+    if (a->command == NULL && a->cmd_argv == NULL) {
+        /* The FD form: lock (or unlock) a descriptor and exit. */
+        if (!cli_is_number(a->target) || strlen(a->target) > 10 ||
+            strtoull(a->target, NULL, 10) > INT_MAX)
+            return cli_usage_error("invalid file descriptor '%s'", a->target);
+        if (a->semaphore || a->pidfile || a->temporary || a->redis_url)
+            return cli_usage_error("--semaphore, --pid, --temporary and "
+                                   "--redis need a command");
+    }
+    return 0;
+}
+
+int cli_parse_args(cli_args_t *a, int argc, char **argv) {
+    int c, rc;
+
+    memset(a, 0, sizeof(*a));
+    a->op = CLI_OP_EXCLUSIVE;
+    a->timeout = -1;
+    a->check_interval = PL_UNSET;
+    a->conflict_code = 1;
+    a->fd = -1;
+
+    if (argc < 2)
+        return cli_usage_error("not enough arguments");
+    optind = 0; /* glibc: full re-initialisation, so repeated calls work */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:sexnoFuw:E:c:hV", cli_longopts,
+                            NULL)) != -1) {
+        if ((rc = cli_option(a, c, argv)) != 0 || c == 'h' || c == 'V')
+            return rc;
+    }
+    if ((rc = cli_check_combinations(a)) != 0)
+        return rc;
+    if (a->nonblock || (a->timeout_set && a->timeout == 0)) {
+        a->nonblock = 1;
+        a->timeout = 0;
+    }
+    if ((rc = cli_operands(a, argv + optind, argc - optind)) != 0)
+        return rc;
+    if (a->command != NULL) {
+        const char *sh = getenv("SHELL");
+        a->shell_argv[0] =
+            (char *)(sh != NULL && sh[0] != '\0' ? sh : "/bin/sh");
+        a->shell_argv[1] = (char *)"-c";
+        a->shell_argv[2] = (char *)a->command;
+        a->shell_argv[3] = NULL;
+        a->cmd_argv = a->shell_argv;
+    }
+    return -1;
+}

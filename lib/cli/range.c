@@ -1,0 +1,93 @@
+/*
+ * range.c -- flock(1)'s --start/--length: a byte-range fcntl() lock.
+ *
+ * The library locks whole files (portalocker has no ranges), so the CLI
+ * takes ranges itself, as util-linux flock(1) does: F_OFD_SETLK(W) (or
+ * F_SETLK(W), process-owned, for the lockf backend) on [start, start+len),
+ * len 0 meaning "to the end of the file and beyond".  A timeout is an
+ * ITIMER_REAL whose SIGALRM handler is installed without SA_RESTART, so the
+ * blocked F_*SETLKW returns EINTR at the deadline; the CLI owns its process
+ * and its signals, the library never does this.  POSIX only.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/time.h>
+
+#ifndef F_OFD_SETLK
+# define F_OFD_SETLK  37 /* Linux >= 3.15; older kernels answer EINVAL */
+# define F_OFD_SETLKW 38
+#endif
+
+static volatile sig_atomic_t cli_range_expired;
+
+static void cli_range_alarm(int sig) {
+    (void)sig;
+    cli_range_expired = 1;
+}
+
+int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
+                   long long length, double timeout, int *os_error) {
+    struct sigaction sa, old_sa;
+    struct itimerval it, old_it;
+    struct flock fl;
+    int ofd = backend != PL_BACKEND_LOCKF;
+    int cmd, rc = PL_OK, armed = 0;
+
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = op == CLI_OP_UNLOCK   ? F_UNLCK
+                : op == CLI_OP_SHARED ? F_RDLCK
+                                      : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)length;
+    *os_error = 0;
+    if (timeout == 0 || op == CLI_OP_UNLOCK) {
+        cmd = ofd ? F_OFD_SETLK : F_SETLK;
+    } else {
+        cmd = ofd ? F_OFD_SETLKW : F_SETLKW;
+        if (timeout > 0) {
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = cli_range_alarm;
+            sigemptyset(&sa.sa_mask);
+            sa.sa_flags = 0; /* no SA_RESTART: the wait must end */
+            memset(&it, 0, sizeof(it));
+            it.it_value.tv_sec = (time_t)timeout;
+            it.it_value.tv_usec =
+                (suseconds_t)((timeout - (double)it.it_value.tv_sec) * 1e6);
+            if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+                it.it_value.tv_usec = 1;
+            cli_range_expired = 0;
+            sigaction(SIGALRM, &sa, &old_sa);
+            if (setitimer(ITIMER_REAL, &it, &old_it) != 0) {
+                *os_error = errno;
+                sigaction(SIGALRM, &old_sa, NULL);
+                return PL_EOS;
+            }
+            armed = 1;
+        }
+    }
+    while (fcntl(fd, cmd, &fl) != 0) {
+        int e = errno;
+        if (e == EINTR && !cli_range_expired)
+            continue;
+        if (e == EINTR)
+            rc = PL_ETIMEDOUT;
+        else if (e == EAGAIN || e == EACCES)
+            rc = PL_ELOCKED; /* POSIX allows either for a conflict */
+        else {
+            rc = PL_EOS;
+            *os_error = e;
+        }
+        break;
+    }
+    if (armed) {
+        memset(&it, 0, sizeof(it));
+        setitimer(ITIMER_REAL, &it, NULL);
+        sigaction(SIGALRM, &old_sa, NULL);
+    }
+    return rc;
+}
