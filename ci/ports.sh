@@ -21,7 +21,9 @@
 # Environment:
 #   PL_PORTS="t1 t2 ..."      targets (default: all six)
 #   PL_PORTS_BACKENDS="..."   conformance backends (default: flock lockf ofd)
-#   PL_PORTS_FILTER=GLOB      Criterion --filter for the suite (short form)
+#   PL_PORTS_FILTER=GLOB      Criterion --filter for the suite (default
+#                             "!(badinput/cli)": that scenario runs the
+#                             native CLI, whatever the contender)
 #   PL_PORTS_CYCLES=N         cycles for the per-call cost (default 5000;
 #                             0 = skip)
 #   PL_PORTS_OUT=DIR          results (default build-ports/results)
@@ -198,8 +200,9 @@ for t in $targets; do
     # 4. the native suite driving the target's contender, per backend.
     for be in $backends; do
         d=$(mktemp -d "$TMPDIR/pl-ports.XXXXXX")
-        args=()
-        [ -n "$filter" ] && args=(--filter "$filter")
+        # badinput/cli drives the native CLI whatever the contender is: the
+        # ported CLI gets the smoke above, the native one ctest's runs.
+        args=(--filter "${filter:-!(badinput/cli)}")
         start=$(date +%s)
         if PORTALOCK_CONTENDER="${run:+$run }$contender" PL_CONFORMANCE_PEER=native \
             PL_CONFORMANCE_BACKEND=$be PL_CONFORMANCE_DIR=$d \
