@@ -2,6 +2,7 @@
 # ci/bench.sh -- benchmark portalock and write bench-report/.
 #
 #   ci/bench.sh [--quick] [--scale X] [--out DIR] [--no-deps] [--publish] [DIR ...]
+#   ci/bench.sh --hosts A,B [--out DIR] [--no-deps] DIR [DIR_B]
 #
 # Installs what it needs (ci/deps.sh), builds in Release in its own build
 # directory (build-bench-release), and benchmarks locking on each DIR.  With
@@ -22,6 +23,14 @@
 #   --no-deps   do not run ci/deps.sh
 #   --publish   copy the report to bench/RESULTS.md (plots and JSON in
 #               bench/results/) afterwards
+#   --hosts A,B two machines that both mount DIR (B at DIR_B if it differs):
+#               lock latency between them, run as "ssh A pl_contender" and
+#               "ssh B pl_contender" ("local" = this machine), beside A + A;
+#               PL_BENCH_CONTENDER (the contender's path on both hosts,
+#               default this build's) and PL_BENCH_BACKEND (flock; prefer
+#               lockf or ofd on NFS) adjust it (bench/netfs.sh)
+# The full run also measures nfs-ganesha and samba at the protocol level
+# and plfwd on two "hosts" (network namespaces; root) with bench/netfs.sh.
 #   PL_BENCH_BUILD_DIR   build directory (default build-bench-release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +42,7 @@ scale=1
 out=bench-report
 deps=1
 publish=0
+hosts=""
 dirs=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,6 +51,7 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?--out needs a directory}; shift ;;
     --no-deps) deps=0 ;;
     --publish) publish=1 ;;
+    --hosts) hosts=${2:?--hosts needs A,B}; shift ;;
     -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     *) dirs+=("$1") ;;
@@ -96,6 +107,18 @@ if grep -qw plfwd <<<"$help"; then
 fi
 cmake --build "$build" -j2 --target "${targets[@]}" >"$work/build.log" 2>&1 ||
     { tail -n 40 "$work/build.log" >&2; exit 1; }
+
+# ---- two hosts (--hosts): only the cross-host rows ------------------------------
+if [ -n "$hosts" ]; then
+    [ ${#dirs[@]} -ge 1 ] || { echo "bench.sh: --hosts A,B needs DIR [DIR_B]" >&2; exit 2; }
+    cmake --build "$build" -j2 --target pl_contender >"$work/build-contender.log" 2>&1 ||
+        { tail -n 20 "$work/build-contender.log" >&2; exit 1; }
+    : >"$out/netfs.json"
+    step "cross-host rows: $hosts on ${dirs[*]}"
+    bash "$root/bench/netfs.sh" hosts "$build" "$out" "$hosts" "${dirs[@]}" >"$out/report.md"
+    step "done: $out/report.md"
+    exit 0
+fi
 
 # ---- filesystems --------------------------------------------------------------
 run_args=()
@@ -171,6 +194,14 @@ step "running the benchmarks (progress below; report in $out)"
 /usr/bin/python3 "$root/bench/run.py" "${mode[@]}" --scale "$scale" --invocation "$invocation" \
     --bin-dir "$build/bench" --out "$out" --local-dir "$work/local" \
     --cli "$build/lib/portalock" --build-type Release "${run_args[@]}"
+if [ "$quick" = 0 ] && [ ${#dirs[@]} -eq 0 ]; then
+    step "protocol-level NFS/SMB and two-host rows (bench/netfs.sh)"
+    cmake --build "$build" -j2 --target pl_contender pl_nfs_contender >"$work/build-netfs.log" 2>&1 ||
+        step "pl_nfs_contender not built (libnfs-dev?): NFS rows skipped"
+    : >"$out/netfs.json"
+    bash "$root/bench/netfs.sh" servers "$build" "$out" "$scale" >>"$out/report.md" ||
+        step "bench/netfs.sh failed (see above)"
+fi
 step "done: $out/report.md"
 if [ "$publish" = 1 ]; then
     /usr/bin/python3 "$root/bench/publish.py" "$out" >&2

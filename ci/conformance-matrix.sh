@@ -115,3 +115,28 @@ done
 
 $python "$root/conformance/report.py" --results "$results" --runs "$runs" \
     --markdown "$out/RESULTS.md" --json "$out/results.json" --kinds "$kinds"
+report_rc=$?
+
+# Protocol-level NFS/SMB (no kernel client) and two hosts: their own
+# scenarios (conformance/netfs), appended as one more section.
+if [ $do_build -eq 1 ]; then
+    cmake --build "$build" -j2 --target pl_netfs_conformance pl_nfs_contender plfwd >/dev/null 2>&1 ||
+        echo "conformance-matrix: some netfs targets not built (libnfs-dev?): those runs skip" >&2
+fi
+netfs_results=$logs/netfs.jsonl
+: >"$netfs_results"
+for kind in nfs-ganesha nfs-ganesha-netns samba samba-netns; do
+    echo "== $kind (protocol level)" >&2
+    PL_CONFORMANCE_RESULTS=$netfs_results bash "$root/conformance/netfs/run-netfs.sh" "$kind" \
+        "$work/netfs" "$build/conformance/netfs/pl_netfs_conformance" \
+        "$build/conformance/netfs/pl_nfs_contender" "$root/conformance/netfs/smb2_contender.py" \
+        >"$logs/netfs-$kind.log" 2>&1
+    echo "   rc=$? $(grep -a Synthesis "$logs/netfs-$kind.log" | tail -1 | sed 's/^\[====\] //')" >&2
+done
+echo "== plfwd-2host" >&2
+PL_CONFORMANCE_RESULTS=$netfs_results bash "$root/conformance/netfs/run-2host.sh" "$work/netfs" \
+    "$suite" "$ours" >"$logs/netfs-plfwd-2host.log" 2>&1
+echo "   rc=$? $(grep -a Synthesis "$logs/netfs-plfwd-2host.log" | tail -1 | sed 's/^\[====\] //')" >&2
+$python "$root/conformance/netfs/report_netfs.py" "$netfs_results" ci/conformance-matrix.sh >>"$out/RESULTS.md"
+grep -q '"verdict": *"fail"' "$netfs_results" && report_rc=1
+exit $report_rc

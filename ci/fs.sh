@@ -46,9 +46,14 @@
 #                that link down and up (a client losing the network)
 #   samba, samba-netns
 #                smbd with a private config, one share "lock" (posix locking,
-#                guest) on 127.0.0.1 at a free high port, or in namespace plnS
+#                user root, password portalock: test only) on 127.0.0.1 at a
+#                free high port, or in namespace plnS
 #                as above; dir = the share's directory, smb=HOST:PORT (and
 #                smb_a=, netns_a=, cut_a=, uncut_a= for samba-netns)
+#   plfwd-2host  two "hosts": this one and namespace plnB with its own sshd
+#                on a veth; both mount plfwd over one backing directory
+#                (dir = here, dir2 = host B's mount); ssh_b= runs a command
+#                on host B, cut_b= / uncut_b= take B's link down and up
 # For sshfs and plfwd the server-side directory (the sshfs export, the plfwd
 # backing directory) is WORKDIR/fs-KIND/backing.
 #
@@ -65,7 +70,7 @@
 # WORKDIR must be a path without spaces.
 set -u -o pipefail
 
-KINDS="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-100us plfwd-1ms nfs-ganesha nfs-ganesha-netns samba samba-netns"
+KINDS="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-100us plfwd-1ms nfs-ganesha nfs-ganesha-netns samba samba-netns plfwd-2host"
 # Tenths of a second to wait for a mount or a daemon (default 10 s: the CI
 # machine may be busy); PL_FS_WAIT overrides it, in seconds.
 MOUNT_WAIT=$((${PL_FS_WAIT:-10} * 10))
@@ -134,7 +139,7 @@ check_kind() {
         need_cmd ssh-keygen openssh-client
         need_cmd ssh openssh-client
         need_cmd ss iproute2 ;;
-    plfwd | plfwd-100us | plfwd-1ms) need_fuse; plfwd_bin >/dev/null ;;
+    plfwd | plfwd-100us | plfwd-1ms | plfwd-2host) need_fuse; plfwd_bin >/dev/null ;;
     nfs-ganesha | nfs-ganesha-netns | samba | samba-netns) check_server ;;
     *) echo "fs.sh: unknown KIND '$KIND' (ci/fs.sh list)" >&2; exit 2 ;;
     esac
@@ -581,7 +586,7 @@ netns_info() { # netns_info KEY VALUE: the client-namespace lines
     info "$1" "$2"
     info netns_a $NS_A
     info cut_a "ip netns exec $NS_S ip link set pln-s1 down"
-    info uncut_a "ip netns exec $NS_S ip link set pln-s1 up"
+    info uncut_a "ip netns exec $NS_S ip link set pln-s1 up && ip -n $NS_A neigh flush dev pln-a0 && ip -n $NS_S neigh flush dev pln-s1"
 }
 
 setup_ganesha() {
@@ -658,26 +663,109 @@ setup_samba() {
             echo "[lock]"
             echo "path = $ROOT/backing"
             echo "read only = no"
-            echo "guest ok = yes"
             echo "force user = root"
             echo "posix locking = yes"
             echo "oplocks = no"
             echo "level2 oplocks = no"
         } >"$ROOT/smb.conf"
+        # smbd stays the leader of its own process group (no
+        # --no-process-group): on SIGTERM it signals its whole group.
         server_start "$netns" smbd "$ROOT/smbd.log" "$port" \
-            /usr/sbin/smbd --foreground --no-process-group --debug-stdout \
+            /usr/sbin/smbd --foreground --debug-stdout \
             -s "$ROOT/smb.conf" && break
         say "try $try failed"
         port=""
     done
     [ -n "$port" ] || fail "smbd did not start"
+    # A password user (impacket signs guest sessions wrongly): root, as the
+    # share forces anyway; a test-only password on a loopback/namespace server.
+    printf 'portalock\nportalock\n' | smbpasswd -c "$ROOT/smb.conf" -s -a root >/dev/null ||
+        fail "smbpasswd -a root"
     record ready
     record dir "$ROOT/backing"
     echo "dir=$ROOT/backing"
     info smb "$host:$port"
     info share lock
+    info user root
+    info password portalock
     [ "$netns" = 1 ] && netns_info smb_a "10.213.90.6:$port"
     return 0
+}
+
+# plfwd-2host: a second "host" = network namespace plnB with its own sshd on
+# a veth (host pln-h1 10.213.90.9/30 <-> plnB pln-b0 10.213.90.10/30); both
+# sides mount plfwd over one backing directory (dir = host A's mount, dir2 =
+# host B's), and host B's contender runs through ssh (ssh_b=).  sshd drops a
+# silent client after 3 s (ClientAliveInterval 1, ClientAliveCountMax 3), so
+# cutting B's link (cut_b=) ends B's session and its locks.
+setup_plfwd_2host() {
+    local bin comm ssh="$ROOT/ssh" port="" try
+    check_kind
+    need_root "ip netns"
+    need_cmd ip iproute2
+    [ -x /usr/sbin/sshd ] || skip "/usr/sbin/sshd not found (openssh-server)"
+    need_cmd ssh openssh-client
+    need_cmd ssh-keygen openssh-client
+    bin=$(plfwd_bin) || exit $?
+    if ip netns list 2>/dev/null | grep -qw plnB; then
+        fail "netns plnB exists (another plfwd-2host setup?)"
+    fi
+    mkdir -p "$ROOT/backing" "$ssh/home" /run/sshd || fail "mkdir"
+    chmod 1777 "$ROOT/backing"
+    chmod 700 "$ssh"
+    record netns plnB
+    record link pln-h1
+    ip netns add plnB || fail "ip netns add plnB"
+    ip link add pln-h1 type veth peer name pln-b0 netns plnB || fail "veth pln-h1"
+    { ip addr add 10.213.90.9/30 dev pln-h1 && ip link set pln-h1 up; } || fail "pln-h1"
+    ip netns exec plnB sh -c 'ip link set lo up &&
+        ip addr add 10.213.90.10/30 dev pln-b0 && ip link set pln-b0 up' ||
+        fail "plnB addresses"
+    ssh-keygen -q -t ed25519 -N '' -C plfs-host -f "$ssh/host_key" </dev/null >/dev/null ||
+        fail "ssh-keygen (host key)"
+    ssh-keygen -q -t ed25519 -N '' -C plfs-client -f "$ssh/client_key" </dev/null >/dev/null ||
+        fail "ssh-keygen (client key)"
+    cp "$ssh/client_key.pub" "$ssh/authorized_keys"
+    # Mount first: "ip netns exec" gives sshd a copy of the mount table, and
+    # mounts made after it may not propagate into that copy.
+    comm=$(basename "$bin" | cut -c1-15)
+    fuse_mount "$comm" "$ROOT/plfwd1.log" "$ROOT/m1" "$bin" -f "$ROOT/backing" "$ROOT/m1"
+    fuse_mount "$comm" "$ROOT/plfwd2.log" "$ROOT/m2" "$bin" -f "$ROOT/backing" "$ROOT/m2"
+    for try in 1 2 3 4 5; do
+        port=$(free_port) || fail "no free port"
+        {
+            echo "Port $port"
+            echo "ListenAddress 10.213.90.10"
+            echo "HostKey $ssh/host_key"
+            echo "PidFile $ssh/sshd.pid"
+            echo "AuthorizedKeysFile $ssh/authorized_keys"
+            echo "PermitRootLogin prohibit-password"
+            echo "PasswordAuthentication no"
+            echo "KbdInteractiveAuthentication no"
+            echo "UsePAM no"
+            echo "StrictModes no"
+            echo "PrintMotd no"
+            echo "ClientAliveInterval 1"
+            echo "ClientAliveCountMax 3"
+            echo "MaxStartups 100"
+            echo "MaxSessions 100"
+            # sshd runs commands through the user's shell, and bash sources
+            # ~/.bashrc under sshd: an empty HOME keeps a heavy one (pyenv...)
+            # out of every contender start.
+            echo "SetEnv HOME=$ssh/home"
+        } >"$ssh/sshd_config"
+        start_daemon sshd "$ssh/sshd.log" ip netns exec plnB \
+            /usr/sbin/sshd -D -f "$ssh/sshd_config" -E "$ssh/sshd.log"
+        wait_for port_listening_in plnB "$port" && break
+        stop_pids "$DAEMON_PID" sshd
+        say "sshd did not listen on 10.213.90.10:$port (try $try)"
+        port=""
+    done
+    [ -n "$port" ] || fail "sshd did not start"
+    finish "$ROOT/m1" "$ROOT/m2"
+    info ssh_b "$(command -v ssh) -T -i $ssh/client_key -p $port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -o ServerAliveInterval=1 root@10.213.90.10"
+    info cut_b "ip link set pln-h1 down"
+    info uncut_b "ip link set pln-h1 up && ip neigh flush dev pln-h1 && ip -n plnB neigh flush dev pln-b0"
 }
 
 # --- main ----------------------------------------------------------------
@@ -743,4 +831,5 @@ nfs-ganesha) setup_ganesha 0 ;;
 nfs-ganesha-netns) setup_ganesha 1 ;;
 samba) setup_samba 0 ;;
 samba-netns) setup_samba 1 ;;
+plfwd-2host) setup_plfwd_2host ;;
 esac

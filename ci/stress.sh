@@ -9,7 +9,11 @@
 # N (default 10) sizes the storms (1000*N acquisitions and 10*N kills per
 # backend x kind, at least 10000 and 100 from N = 10 on), the crash rounds
 # and the fuzzing time; valgrind and the sanitizer passes take what they
-# take.  Sections: deps build storms faults crash fuzz valgrind asan tsan.
+# take (valgrind: at most PL_VALGRIND_LIMIT seconds, default 240, per unit
+# binary; a binary that hangs under valgrind is a named failure).
+# Sections: deps build storms faults crash fuzz asan tsan valgrind netfs
+# (netfs: the protocol-level NFS/SMB and two-host conformance, all of it,
+# including the long SMB network cut that ci/test.sh leaves out).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -34,7 +38,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz valgrind asan tsan"
+SECTIONS="deps build storms faults crash fuzz asan tsan valgrind netfs"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -58,13 +62,13 @@ record() {
 run() {
     local log=$logs/$1
     shift
+    local rc=0
     echo "+ $*" | sed "s|$root/||g" >>"$log"
-    if "$@" >>"$log" 2>&1; then
-        return 0
-    fi
-    echo "---- failed: $* (last lines of ${log#"$root"/})"
+    "$@" >>"$log" 2>&1 || rc=$?
+    [ "$rc" = 0 ] && return 0
+    echo "---- failed ($rc): $* (last lines of ${log#"$root"/})"
     tail -n 30 "$log"
-    return 1
+    return "$rc"
 }
 configure() { # DIR extra-cmake-args...
     local dir=$1
@@ -128,6 +132,13 @@ section_crash() {
     record leftovers $known "issue 9 defect 1: $(grep -h 'checks passed' "$logs/crash-leftovers.log")"
 }
 
+section_netfs() {
+    step "protocol-level NFS/SMB and two hosts (ctest -L netfs)"
+    local ok=PASS
+    run netfs.log sh -c "cd $out/build && ctest --output-on-failure --timeout 900 -L netfs" || ok=FAIL
+    record netfs $ok "$(grep -h 'tests passed' "$logs/netfs.log" | tail -n 1)"
+}
+
 section_fuzz() {
     step "fuzzers"
     if ! command -v clang >/dev/null; then
@@ -173,14 +184,23 @@ section_valgrind() {
     local vg=(valgrind --trace-children=yes --error-exitcode=99 --quiet
         --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite
         --suppressions=stress/valgrind.supp)
-    local ok=PASS n=0 bad="" t
+    local ok=PASS n=0 bad="" t rc
+    # A bound per binary, so a test that hangs under valgrind is a named
+    # failure instead of a stuck run.
+    local limit=${PL_VALGRIND_LIMIT:-240}
     for t in $out/build/lib/tests/unit/pl_unit_*; do
         [ -x "$t" ] || continue
         n=$((n + 1))
-        run valgrind.log "${vg[@]}" "$t" --jobs 2 || {
+        rc=0
+        run valgrind.log timeout -k 10 "$limit" "${vg[@]}" "$t" --jobs 2 ||
+            rc=$?
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
             ok=FAIL
-            bad="$bad $(basename "$t")"
-        }
+            bad="$bad $(basename "$t")(hung>${limit}s)"
+        elif [ "$rc" != 0 ]; then
+            ok=FAIL
+            bad="$bad $(basename "$t")(status $rc)"
+        fi
     done
     run valgrind.log "${vg[@]}" $out/build/stress/pl_faults --quick \
         --rounds 10 --dir "$shm" || { ok=FAIL; bad="$bad pl_faults"; }
@@ -193,21 +213,24 @@ section_valgrind() {
 }
 
 section_asan() {
-    step "ASan + UBSan (unit, cli, conformance, stress)"
+    # ci/test.sh already runs unit, cli, conformance and redis under ASan;
+    # here the unit suite again and the long stress forms.
+    step "ASan + UBSan (unit suite, long storm, full fault sweep, crash)"
     local ok=PASS
     if ! run asan.log configure $out/asan -DCMAKE_BUILD_TYPE=Debug \
-        -DPL_SANITIZE="address;undefined"; then
+        -DPL_SANITIZE="address;undefined" -DPL_BUILD_CONFORMANCE=OFF; then
         record asan FAIL "build, see $logs/asan.log"
         return
     fi
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     (cd $out/asan && run asan.log ctest --output-on-failure --timeout 900 \
-        -LE "mountfs|install|bench" -E "stress.known") || ok=FAIL
+        -L unit) || ok=FAIL
     run asan.log $out/asan/stress/pl_storm --procs 16 --acquisitions 2000 \
         --kills 20 --dir "$shm" --max-seconds 900 || ok=FAIL
     run asan.log $out/asan/stress/pl_faults --rounds 50 --dir "$shm" || ok=FAIL
-    record asan $ok "$(grep -hE 'tests passed|storm summary|pl_faults:' "$logs/asan.log" | paste -sd ';' -)"
+    run asan.log $out/asan/stress/pl_crash --rounds 2 || ok=FAIL
+    record asan $ok "$(grep -hE 'tests passed|storm summary|pl_faults:|pl_crash:' "$logs/asan.log" | paste -sd ';' -)"
 }
 
 section_tsan() {
@@ -221,7 +244,8 @@ section_tsan() {
     fi
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     run tsan.log $out/tsan/stress/pl_storm --procs 8 --threads 3 \
-        --acquisitions $((minutes * 100)) --kills $((minutes * 2)) \
+        --kind lock,rlock,semaphore,mixed \
+        --acquisitions $((minutes * 30)) --kills "$minutes" \
         --dir "$shm" --max-seconds 900 --allow-known 9.1 || ok=FAIL
     run tsan.log $out/tsan/stress/pl_faults --only eintr,enolck,thread \
         --rounds 20 --dir "$shm" || ok=FAIL

@@ -47,6 +47,11 @@ static char backend[32];
 static char fsname[64];
 static plt_proc_t
     *first; /* pre-spawned subject contender, not yet handed out */
+/* Participants: subject contenders spawned in this test (A, B, A, B...),
+ * and the directory prefix B's paths get instead of dir_base. */
+static int subject_starts;
+static char dir_base[PATH_MAX];
+static char dir_b[PATH_MAX];
 
 /* Set by the first subject contender's hello (results.c reads them). */
 char plt__impl[32];
@@ -116,6 +121,16 @@ void plt_setup(void) {
               (int)sizeof(test_dir));
     cr_assert(mkdir(test_dir, 0755) == 0 || errno == EEXIST,
               "cannot create %s: %s", test_dir, strerror(errno));
+    subject_starts = 0;
+    snprintf(dir_base, sizeof(dir_base), "%s", base);
+    snprintf(dir_b, sizeof(dir_b), "%s", env_or("PL_CONFORMANCE_DIR_B", ""));
+    if (dir_b[0] != '\0' && env_or("PORTALOCK_CONTENDER_B", NULL) != NULL) {
+        char seen[PATH_MAX + 256];
+        snprintf(seen, sizeof(seen), "%s/%s", dir_b, leaf);
+        /* B's mount may show the new directory late (caches). */
+        for (int i = 0; i < 100 && stat(seen, &st) != 0; i++)
+            plt_sleep(0.02);
+    }
     /* Let unprivileged contenders (uid 65534) traverse and use it. */
     chmod(test_dir, 0777);
     test_dir2[0] = '\0';
@@ -387,6 +402,15 @@ plt_proc_t *plt_start_impl(const char *label, plt_impl_t impl, int as_nobody) {
         snprintf(p->label, sizeof(p->label), "%s", label);
         return p;
     }
+    if (impl == PLT_SUBJECT && !as_nobody && subject_starts++ % 2 == 1 &&
+        env_or("PORTALOCK_CONTENDER_B", NULL) != NULL) {
+        static char cmd[4096];
+        snprintf(cmd, sizeof(cmd), "%s", getenv("PORTALOCK_CONTENDER_B"));
+        split_cmd(cmd, argv, 40);
+        p = plt_start_argv(label, argv, 1);
+        p->remote_b = 1;
+        return p;
+    }
     impl_argv(impl, as_nobody, argv, 40);
     return plt_start_argv(label, argv, 1);
 }
@@ -436,6 +460,36 @@ plt_proc_t *plt_start(const char *label) {
 
 /* ---- line I/O ------------------------------------------------------------ */
 
+/* line with every (encoded) dir_base replaced by dir_b, for participant B;
+ * a new malloc'd buffer with room for the newline (line freed unless it is
+ * stack). */
+static char *rewrite_for_b(char *line, char *stack, int *n) {
+    char from[PATH_MAX * 3], to[PATH_MAX * 3], *out, *w;
+    const char *r = line, *hit;
+    size_t fl, tl, count = 0;
+
+    snprintf(from, sizeof(from), "%s", plt_q(dir_base));
+    snprintf(to, sizeof(to), "%s", plt_q(dir_b));
+    fl = strlen(from);
+    tl = strlen(to);
+    line[*n] = '\0';
+    for (hit = strstr(r, from); hit != NULL; hit = strstr(hit + fl, from))
+        count++;
+    out = malloc((size_t)*n + count * (tl + 1) + 2);
+    cr_assert(out != NULL);
+    for (w = out; (hit = strstr(r, from)) != NULL; r = hit + fl) {
+        memcpy(w, r, (size_t)(hit - r));
+        w += hit - r;
+        memcpy(w, to, tl);
+        w += tl;
+    }
+    strcpy(w, r);
+    *n = (int)strlen(out);
+    if (line != stack)
+        free(line);
+    return out;
+}
+
 int plt_send(plt_proc_t *p, const char *fmt, ...) {
     char stack[8192];
     char *line = stack;
@@ -455,6 +509,8 @@ int plt_send(plt_proc_t *p, const char *fmt, ...) {
         vsnprintf(line, (size_t)n + 1, fmt, ap);
         va_end(ap);
     }
+    if (p->remote_b && dir_b[0] != '\0')
+        line = rewrite_for_b(line, stack, &n);
     line[n] = '\n';
     while (off < (size_t)n + 1) {
         ssize_t w = write(p->to_child, line + off, (size_t)n + 1 - off);

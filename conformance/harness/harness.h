@@ -36,6 +36,11 @@
  *                         when the subject is portalocker) or "native" (our
  *                         pl_contender built with this suite: a ported
  *                         contender against a native one on one file)
+ *   PORTALOCK_CONTENDER_B "cmd args..." for every second subject contender
+ *                         of a test (the 2nd, 4th...): participant B, e.g.
+ *                         "ssh hostB /usr/local/libexec/portalock/pl_contender"
+ *   PL_CONFORMANCE_DIR_B  where B sees PL_CONFORMANCE_DIR (its own mount of
+ *                         the same export): paths sent to B are rewritten
  */
 #ifndef PLT_HARNESS_H
 #define PLT_HARNESS_H
@@ -75,6 +80,7 @@ typedef struct plt_proc {
     char backends[64];
     char features[512];
     long hello_pid;
+    int remote_b; /* started from PORTALOCK_CONTENDER_B (paths rewritten) */
 } plt_proc_t;
 
 /* Which implementation a contender runs. */

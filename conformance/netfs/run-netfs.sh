@@ -56,4 +56,7 @@ if [ -n "$(val netns_a)" ]; then
 fi
 echo "conformance.$kind: A: $PORTALOCK_CONTENDER" >&2
 echo "conformance.$kind: B: ${PL_NETFS_CONTENDER_B:-(same as A)}" >&2
+# One scenario at a time: network_cut takes client B's link down, which
+# must not hit B in a scenario running beside it.
+export CRITERION_JOBS=1
 "$suite" "$@"

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,6 +135,27 @@ int ps_dir_count(const char *dir, const char *needle, char *first,
             continue;
         if (n++ == 0 && first != NULL && first_len > 0)
             snprintf(first, first_len, "%s", e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+int ps_backdate(const char *dir, const char *needle, int seconds) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct timespec ts[2];
+    int n = 0;
+
+    if (d == NULL)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= seconds;
+    ts[1] = ts[0];
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, needle) == NULL)
+            continue;
+        if (utimensat(dirfd(d), e->d_name, ts, AT_SYMLINK_NOFOLLOW) == 0)
+            n++;
     }
     closedir(d);
     return n;

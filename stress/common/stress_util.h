@@ -53,6 +53,10 @@ int ps_wait_threads(int want, int ms);
 int ps_dir_count(const char *dir, const char *needle, char *first,
                  size_t first_len);
 
+/* Sets the modification time of every entry of dir whose name contains
+ * needle to `seconds` ago; returns how many. */
+int ps_backdate(const char *dir, const char *needle, int seconds);
+
 /*
  * Named checks: ps_check("storm.overlap", ok, "detail %d", x) counts a pass
  * or prints "FAIL storm.overlap: detail" to stderr.  ps_checks_summary()

@@ -159,6 +159,16 @@ static ssize_t h_write(int fd, const void *buf, size_t len) {
                   : (ssize_t)done(E_WRITE, ps_real.write(fd, buf, len));
 }
 
+static int h_lstat(const char *p, struct stat *st) {
+    int e = hit(E_LSTAT, 0);
+    return e != 0 ? fail(e) : (int)done(E_LSTAT, ps_real.lstat(p, st));
+}
+static int h_linkat(int fd1, const char *a, int fd2, const char *b, int fl) {
+    int e = hit(E_LINKAT, 0);
+    return e != 0 ? fail(e)
+                  : (int)done(E_LINKAT, ps_real.linkat(fd1, a, fd2, b, fl));
+}
+
 /* pthread_create reports its error as the return value. */
 static int h_pthread_create(pthread_t *t, const pthread_attr_t *attr,
                             void *(*fn)(void *), void *arg) {
@@ -193,6 +203,8 @@ void ps_hooks_install(void) {
     pl__sys.mkdir = h_mkdir;
     pl__sys.read = h_read;
     pl__sys.write = h_write;
+    pl__sys.lstat = h_lstat;
+    pl__sys.linkat = h_linkat;
     pl__sys.pthread_create = h_pthread_create;
 }
 

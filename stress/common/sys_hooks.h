@@ -30,6 +30,8 @@ typedef enum ps_entry {
     E_MKDIR,
     E_READ,
     E_WRITE,
+    E_LSTAT,
+    E_LINKAT,
     E_PTHREAD_CREATE,
     E_COUNT
 } ps_entry_t;

@@ -481,6 +481,9 @@ static void cleanup_check(const run_t *run) {
     pl_lock_options_init(&opts);
     opts.backend = run->backend;
     opts.timeout = 0;
+    /* Leftovers of killed writers may stay until an operation finds them
+     * stale (10 s): age them, so this last acquire must clean them up. */
+    ps_backdate(run->workdir, ".tmp", 3600);
     if (run->kind == K_SEMAPHORE) {
         /* Every slot must be free: hold all of them at once. */
         pl_semaphore_t *all[100];
