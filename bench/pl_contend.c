@@ -6,13 +6,14 @@
  *
  *   pl_contend --impl IMPL [--backend B] --target PATH|CHANNEL --procs N
  *              [--seconds S] [--slots M] [--hold-us U] [--redis HOST:PORT]
- *              [--json FILE]
+ *              [--json FILE] [--wait-signal SIGNO]
  *
  * IMPL: ours (Lock object, timed acquire: open + lock ... unlock + close),
  * oursfd (pl_lock_fd_timed on an open descriptor), raw (open + blocking
  * lock + unlock + close), rawfd (blocking lock syscall on an open
  * descriptor), sem (pl_semaphore_acquire over M slots in PATH's directory),
- * redis (pl_redis_lock on channel PATH).
+ * redis (pl_redis_lock on channel PATH).  --wait-signal SIGNO makes every
+ * process call pl_set_wait_signal(SIGNO) first (the opt-in wait).
  */
 #include "benchkit.h"
 
@@ -48,6 +49,7 @@ typedef struct cfg {
     const char *redis;
     int procs, slots;
     double seconds, hold_us;
+    int wait_signal; /* --wait-signal SIG: pl_set_wait_signal(SIG) */
 } cfg_t;
 
 static int exclusive(const cfg_t *c) {
@@ -79,6 +81,9 @@ static void child(const cfg_t *c, shared_t *sh, int64_t *samples, int me,
     pl_lock_options_init(&o);
     o.backend = c->backend;
     o.timeout = 60;
+    if (c->wait_signal != 0 &&
+        pl_set_wait_signal(c->wait_signal, NULL) != PL_OK)
+        _exit(1);
     if (strcmp(impl, "ours") == 0) {
         rc = pl_lock_open(&lock, c->target, &o);
     } else if (strcmp(impl, "redis") == 0) {
@@ -236,6 +241,8 @@ int main(int argc, char **argv) {
             c.redis = v;
         else if (strcmp(a, "--json") == 0)
             json = v;
+        else if (strcmp(a, "--wait-signal") == 0)
+            c.wait_signal = atoi(v); /* e.g. 35 = SIGRTMIN + 1 on glibc */
         else {
             usage();
             return 2;

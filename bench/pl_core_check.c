@@ -8,18 +8,30 @@
  *     holder PROCESS releases at most 2x later (p50) than a raw waiter
  *     blocked in flock(LOCK_EX).
  *
+ *  3. (issue 12) The opt-in wait (pl_set_wait_signal) hands off within
+ *     1.2x of the raw waiter (p50), and the CLI's timed wait
+ *     (portalock -w 30 FD) within 1.1x of flock(1)'s (flock -w 30 FD).
+ *
  *   pl_core_check [--dir DIR] [--cycles N] [--handoffs N] [--backend B]
- *                 [--json FILE]
+ *                 [--cli PATH] [--cli-handoffs N] [--json FILE]
  *
  * Ours and raw are measured in alternating blocks so that drift in the
- * machine's load hits both alike.  The verdicts are printed (PASS/MISS), not
- * asserted: the exit status is 0 unless a measurement failed.
+ * machine's load hits all alike: the handoff table (raw waiter, default
+ * timed acquire, opt-in signal, and with --cli the two commands) comes from
+ * one run.  A command's handoff ends when we see it exit (waitpid), for
+ * flock(1) and portalock alike; each locks a fresh open file description
+ * of the file passed as descriptor 9.  The verdicts are printed
+ * (PASS/MISS), not asserted: the exit status is 0 unless a measurement
+ * failed.
  */
 #include "benchkit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BLOCKS 10
@@ -58,6 +70,50 @@ static int cycle_block(int ours, pl_lock_t *lock, const char *path,
     return 0;
 }
 
+/*
+ * One command handoff round: we hold the file (hfd, flock), start
+ * `prog -w 30 9` with descriptor 9 a new description of the file, wait
+ * until it sleeps, release, and time until it exits.  0 or -1 (err).
+ */
+static int cli_round(const char *prog, const char *path, int hfd,
+                     bk_samples_t *s, char *err, size_t errlen) {
+    int wfd = open(path, O_RDWR | O_CLOEXEC), status;
+    int64_t t0;
+    pid_t pid;
+
+    if (wfd < 0)
+        return snprintf(err, errlen, "open(%s): %s", path, strerror(errno)), -1;
+    pid = fork();
+    if (pid < 0) {
+        close(wfd);
+        return snprintf(err, errlen, "fork: %s", strerror(errno)), -1;
+    }
+    if (pid == 0) {
+        if (dup2(wfd, 9) < 0)
+            _exit(126);
+        execlp(prog, prog, "-w", "30", "9", (char *)NULL);
+        _exit(127);
+    }
+    if (bk_wait_blocked(pid, 50000, 10000000000LL) != 0) {
+        snprintf(err, errlen, "%s: never seen waiting", prog);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(wfd);
+        return -1;
+    }
+    t0 = bk_now_ns();
+    flock(hfd, LOCK_UN);
+    waitpid(pid, &status, 0);
+    bk_samples_add(s, bk_now_ns() - t0);
+    close(wfd); /* the child's lock lives on this description: released */
+    flock(hfd, LOCK_EX);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return snprintf(err, errlen, "%s -w 30 9: exit status 0x%x", prog,
+                        status),
+               -1;
+    return 0;
+}
+
 static const char *verdict(double ratio, double goal) {
     return ratio <= goal ? "PASS" : "MISS";
 }
@@ -69,15 +125,16 @@ static void print_row(const char *name, const bk_stats_t *st) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *json = NULL, *bname = "flock";
-    long cycles = 20000, handoffs = 2000;
+    const char *dir = NULL, *json = NULL, *bname = "flock", *cli = NULL;
+    long cycles = 20000, handoffs = 2000, cli_handoffs = 300;
     pl_backend_t b;
     char *tmp, path[4096], err[400] = "", holder[64], w_ours[64], w_raw[64];
     pl_lock_t *lock = NULL;
     pl_lock_options_t o;
-    bk_samples_t c_ours, c_raw, h_ours, h_raw;
-    bk_stats_t sc_ours, sc_raw, sh_ours, sh_raw;
-    double r_cycle, r_cycle_mean, r_hand;
+    bk_samples_t c_ours, c_raw, h_ours, h_raw, h_sig, h_flock, h_cli;
+    bk_stats_t sc_ours, sc_raw, sh_ours, sh_raw, sh_sig, sh_flock, sh_cli;
+    double r_cycle, r_cycle_mean, r_hand, r_sig, r_cli = 0;
+    char w_sig[64];
     size_t early = 0, not_blocked = 0;
     int i, rc = 0;
 
@@ -95,6 +152,10 @@ int main(int argc, char **argv) {
             bname = v;
         else if (strcmp(argv[i], "--json") == 0)
             json = v;
+        else if (strcmp(argv[i], "--cli") == 0)
+            cli = v;
+        else if (strcmp(argv[i], "--cli-handoffs") == 0)
+            cli_handoffs = atol(v);
         else
             goto usage;
         i++;
@@ -115,6 +176,9 @@ int main(int argc, char **argv) {
     bk_samples_init(&c_raw);
     bk_samples_init(&h_ours);
     bk_samples_init(&h_raw);
+    bk_samples_init(&h_sig);
+    bk_samples_init(&h_flock);
+    bk_samples_init(&h_cli);
 
     printf("portalock core check: portalock %s, backend %s, dir %s\n",
            pl_version(), bname, dir);
@@ -157,46 +221,91 @@ int main(int argc, char **argv) {
     snprintf(holder, sizeof holder, "raw:%s", bname);
     snprintf(w_ours, sizeof w_ours, "ours:%s", bname);
     snprintf(w_raw, sizeof w_raw, "raw:%s", bname);
+    snprintf(w_sig, sizeof w_sig, "ourssig:%s", bname);
     for (i = 0; i < BLOCKS; i++) {
         int k;
-        for (k = 0; k < 2; k++) {
-            int ours = (i + k) & 1;
+        for (k = 0; k < 3; k++) {
+            int which = (i + k) % 3; /* 0 raw, 1 ours, 2 ours + signal */
+            static const char *const labels[] = {
+                "core check handoff (raw)", "core check handoff (ours)",
+                "core check handoff (ours, wait signal)"};
+            bk_samples_t *dst = which == 0   ? &h_raw
+                                : which == 1 ? &h_ours
+                                             : &h_sig;
             bk_handoff_cfg_t cfg;
             bk_handoff_result_t r;
             size_t j;
             memset(&cfg, 0, sizeof cfg);
             cfg.holder = holder;
-            cfg.waiter = ours ? w_ours : w_raw;
+            cfg.waiter = which == 0 ? w_raw : which == 1 ? w_ours : w_sig;
             cfg.target = path;
             cfg.rounds = (size_t)(handoffs / BLOCKS);
             cfg.settle_ns = 50000;
             cfg.wait_timeout = 30;
-            cfg.label =
-                ours ? "core check handoff (ours)" : "core check handoff (raw)";
+            cfg.label = labels[which];
             if (bk_handoff_run(&cfg, &r) != 0) {
                 snprintf(err, sizeof err, "handoff: %s", r.error);
                 bk_samples_free(&r.samples);
                 goto fail;
             }
             for (j = 0; j < r.samples.n; j++)
-                bk_samples_add(ours ? &h_ours : &h_raw, r.samples.v[j]);
+                bk_samples_add(dst, r.samples.v[j]);
             early += r.early;
             not_blocked += r.not_blocked;
             bk_samples_free(&r.samples);
+        }
+        if (cli != NULL && b == PL_BACKEND_FLOCK) {
+            /* the two commands, alternating, in the same blocks */
+            long per = cli_handoffs / BLOCKS, n;
+            int hfd = open(path, O_RDWR | O_CLOEXEC);
+            if (hfd < 0 || flock(hfd, LOCK_EX) != 0) {
+                snprintf(err, sizeof err, "holder: %s", strerror(errno));
+                goto fail;
+            }
+            for (n = 0; n < per; n++) {
+                int first = (int)((n + i) & 1);
+                if (cli_round(first ? cli : "flock", path, hfd,
+                              first ? &h_cli : &h_flock, err,
+                              sizeof err) != 0 ||
+                    cli_round(first ? "flock" : cli, path, hfd,
+                              first ? &h_flock : &h_cli, err,
+                              sizeof err) != 0) {
+                    close(hfd);
+                    goto fail;
+                }
+            }
+            close(hfd);
         }
         bk_progress("core check: handoffs %ld/%ld",
                     (long)(i + 1) * handoffs / BLOCKS, handoffs);
     }
     sh_ours = bk_stats(&h_ours);
     sh_raw = bk_stats(&h_raw);
+    sh_sig = bk_stats(&h_sig);
     r_hand = sh_ours.p50 / sh_raw.p50;
+    r_sig = sh_sig.p50 / sh_raw.p50;
     printf("\ntimed-acquire handoff: holder process releases -> waiter "
            "returns (%ld handoffs each)\n",
            handoffs);
-    print_row("ours: pl_lock_acquire, timeout 30 s", &sh_ours);
     print_row("raw:  flock(LOCK_EX) blocked", &sh_raw);
-    printf("  ratio p50 %.2fx (p99 %.2fx), goal <= 2x: %s\n", r_hand,
+    print_row("ours: pl_lock_acquire, timeout 30 s", &sh_ours);
+    print_row("ours + pl_set_wait_signal, timeout 30 s", &sh_sig);
+    printf("  default: ratio p50 %.2fx (p99 %.2fx), goal <= 2x: %s\n", r_hand,
            sh_ours.p99 / sh_raw.p99, verdict(r_hand, 2.0));
+    printf("  opt-in:  ratio p50 %.2fx (p99 %.2fx), goal <= 1.2x: %s\n", r_sig,
+           sh_sig.p99 / sh_raw.p99, verdict(r_sig, 1.2));
+    if (h_cli.n > 0) {
+        sh_flock = bk_stats(&h_flock);
+        sh_cli = bk_stats(&h_cli);
+        r_cli = sh_cli.p50 / sh_flock.p50;
+        printf("\ncommand handoff: holder releases -> `CMD -w 30 9` exits "
+               "(%zu each)\n",
+               h_cli.n);
+        print_row("flock -w 30 9 (util-linux)", &sh_flock);
+        print_row("portalock -w 30 9", &sh_cli);
+        printf("  ratio p50 %.2fx (p99 %.2fx), goal <= 1.1x: %s\n", r_cli,
+               sh_cli.p99 / sh_flock.p99, verdict(r_cli, 1.1));
+    }
     if (early != 0)
         printf("  ERROR: %zu waiters returned before the holder released\n",
                early);
@@ -226,8 +335,18 @@ int main(int argc, char **argv) {
         bk_stats_json(f, &sh_raw);
         fprintf(f,
                 ", \"ratio_p50\": %.4f, \"goal\": 2.0, \"pass\": %s, "
-                "\"early\": %zu, \"not_blocked\": %zu}}\n",
+                "\"early\": %zu, \"not_blocked\": %zu}, \"signal\": ",
                 r_hand, r_hand <= 2.0 ? "true" : "false", early, not_blocked);
+        bk_stats_json(f, &sh_sig);
+        fprintf(f, ", \"signal_ratio_p50\": %.4f", r_sig);
+        if (h_cli.n > 0) {
+            fprintf(f, ", \"cli\": {\"flock\": ");
+            bk_stats_json(f, &sh_flock);
+            fprintf(f, ", \"portalock\": ");
+            bk_stats_json(f, &sh_cli);
+            fprintf(f, ", \"ratio_p50\": %.4f}", r_cli);
+        }
+        fprintf(f, "}\n");
         fclose(f);
     }
     pl_lock_close(lock);
@@ -238,6 +357,9 @@ int main(int argc, char **argv) {
     bk_samples_free(&c_raw);
     bk_samples_free(&h_ours);
     bk_samples_free(&h_raw);
+    bk_samples_free(&h_sig);
+    bk_samples_free(&h_flock);
+    bk_samples_free(&h_cli);
     return early != 0 ? 1 : 0;
 
 fail:
@@ -248,6 +370,7 @@ fail:
     return 1;
 usage:
     fprintf(stderr, "usage: pl_core_check [--dir DIR] [--cycles N] "
-                    "[--handoffs N] [--backend B] [--json FILE]\n");
+                    "[--handoffs N] [--backend B] [--cli PATH] "
+                    "[--cli-handoffs N] [--json FILE]\n");
     return 2;
 }

@@ -12,8 +12,9 @@
 # take (valgrind: at most PL_VALGRIND_LIMIT seconds, default 240, per unit
 # binary; a binary that hangs under valgrind is a named failure).
 # Sections: deps build storms faults crash fuzz asan tsan valgrind netfs
-# (netfs: the protocol-level NFS/SMB and two-host conformance, all of it,
-# including the long SMB network cut that ci/test.sh leaves out).
+# redis (netfs: the protocol-level NFS/SMB and two-host conformance, all of
+# it, including the long SMB network cut that ci/test.sh leaves out; redis:
+# the Redis lock's fault cases, N rounds each: stress/redis_faults.sh).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
 # One function per section (section_NAME); add a section by writing its
 # function and naming it in SECTIONS.  Every section appends its verdict and
@@ -38,7 +39,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz asan tsan valgrind netfs"
+SECTIONS="deps build storms faults crash fuzz asan tsan valgrind netfs redis"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -251,6 +252,20 @@ section_tsan() {
         --rounds 20 --dir "$shm" || ok=FAIL
     run tsan.log $out/tsan/stress/pl_crash --only atomic || ok=FAIL
     record tsan $ok "$(grep -hE 'storm summary|pl_faults:|pl_crash:' "$logs/tsan.log" | paste -sd ';' -)"
+}
+
+# ---- Redis (issue 8) ------------------------------------------------------
+# The Redis lock's fault cases (stalls, forged pings, restarts with
+# persistence, fork, reconnecting waiters, the netns partition), N rounds
+# each, on their own redis-servers (the partition on PL_TEST_REDIS_PORT+1).
+section_redis() {
+    step "Redis fault cases ($minutes rounds each)"
+    local ok=PASS
+    [ -x $out/build/conformance/redis/pl_redis_faults ] || configure $out/build
+    run redis.log sh stress/redis_faults.sh "$root/$out/build" "$minutes" \
+        $((${PL_TEST_REDIS_PORT:-56379} + 1)) || ok=FAIL
+    record redis $ok "$(grep -hE '^redis-faults: ' "$logs/redis.log" |
+        sed 's/^redis-faults: //' | paste -sd ';' -)"
 }
 
 start=$(date +%s)

@@ -388,12 +388,19 @@ static int impl_setup(actor_impl_t *im, const char *spec) {
     if (klen == 3 && strncmp(spec, "raw", 3) == 0) {
         im->kind = 0;
     } else if ((klen == 4 && strncmp(spec, "ours", 4) == 0) ||
-               (klen == 7 && strncmp(spec, "oursinf", 7) == 0)) {
+               (klen == 7 && strncmp(spec, "oursinf", 7) == 0) ||
+               (klen == 7 && strncmp(spec, "ourssig", 7) == 0)) {
         pl_lock_options_t o;
         int rc;
         im->kind = 1;
-        if (klen == 7)
+        if (klen == 7 && spec[4] == 'i')
             im->wait_timeout = -1.0; /* wait forever: no deadline to watch */
+        if (klen == 7 && spec[4] == 's' &&
+            (rc = pl_set_wait_signal(SIGRTMIN + 1, NULL)) != PL_OK) {
+            snprintf(im->err, sizeof im->err, "pl_set_wait_signal: %s",
+                     pl_strerror(rc));
+            return -1;
+        }
         pl_lock_options_init(&o);
         o.backend = im->backend;
         o.timeout = im->wait_timeout;
@@ -405,6 +412,14 @@ static int impl_setup(actor_impl_t *im, const char *spec) {
         }
         return 0;
     } else if (klen == 6 && strncmp(spec, "oursfd", 6) == 0) {
+        im->kind = 2;
+    } else if (klen == 9 && strncmp(spec, "oursfdsig", 9) == 0) {
+        int rc = pl_set_wait_signal(SIGRTMIN + 1, NULL);
+        if (rc != PL_OK) {
+            snprintf(im->err, sizeof im->err, "pl_set_wait_signal: %s",
+                     pl_strerror(rc));
+            return -1;
+        }
         im->kind = 2;
     } else {
         snprintf(im->err, sizeof im->err, "unknown actor %s", spec);

@@ -99,7 +99,10 @@ void bk_rmdir_flat(const char *dir);
  *   ours:<backend>           pl_lock_open + pl_lock_acquire (Lock object,
  *                            timed acquire), pl_lock_release
  *   oursinf:<backend>        the same with timeout -1 (wait forever)
+ *   ourssig:<backend>        ours with pl_set_wait_signal(SIGRTMIN + 1): the
+ *                            waiter blocks in the kernel itself
  *   oursfd:<backend>         open once, pl_lock_fd_timed / pl_unlock_fd
+ *   oursfdsig:<backend>      oursfd with pl_set_wait_signal(SIGRTMIN + 1)
  *   redis:<host>:<port>      pl_redis_lock_open on the channel, acquire with
  *                            a timeout, release
  *   cmd:<shell command>      an external program speaking the protocol

@@ -54,6 +54,11 @@ if [ -n "$(val netns_a)" ]; then
     export PL_NETFS_CONTENDER_B="$(command -v ip) netns exec $(val netns_a) $b"
     export PL_NETFS_CUT=$(val cut_a) PL_NETFS_UNCUT=$(val uncut_a)
 fi
+bugs=$(dirname "$nfs_contender")/pl_libnfs_bugs
+if [ "$kind" = nfs-ganesha ] && [ -x "$bugs" ]; then
+    # The libnfs bugs the NFS contender works around must still be there.
+    "$bugs" "$(val url)" >&2 || { echo "conformance.$kind: pl_libnfs_bugs failed" >&2; exit 1; }
+fi
 echo "conformance.$kind: A: $PORTALOCK_CONTENDER" >&2
 echo "conformance.$kind: B: ${PL_NETFS_CONTENDER_B:-(same as A)}" >&2
 # One scenario at a time: network_cut takes client B's link down, which

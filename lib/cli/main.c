@@ -405,6 +405,24 @@ static void cli_on_lost(pl_lock_t *lock, int reason, void *arg) {
         cli_request_kill(SIGTERM);
 }
 
+/*
+ * Did we hold the lock for the whole run?  pl_lock_check may say PL_ECONN
+ * (Redis unreachable): that is not an answer, so ask again until the
+ * holder's own deadline (half of unavailable_timeout, after which the
+ * library declares the lock lost, DESIGN.md 4.4) has passed plus one
+ * command_timeout; still no answer counts as lost.
+ */
+static int cli_redis_check(pl_lock_t *lock, const pl_redis_options_t *ro) {
+    double until =
+        cli_now() + ro->unavailable_timeout / 2 + ro->command_timeout;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    int rc;
+    while ((rc = pl_lock_check(lock)) == PL_ECONN && cli_now() < until &&
+           !atomic_load(&cli_redis_lost))
+        nanosleep(&ts, NULL);
+    return rc;
+}
+
 static int cli_redis_main(const cli_args_t *a) {
     pl_redis_options_t ro;
     pl_error_t err;
@@ -488,7 +506,7 @@ static int cli_redis_main(const cli_args_t *a) {
     }
     cli_report_exec(a);
     status = cli_run(a->cmd_argv, -1, -1, 1);
-    if (!atomic_load(&cli_redis_lost) && pl_lock_check(lock) == PL_ELOST)
+    if (!atomic_load(&cli_redis_lost) && cli_redis_check(lock, &ro) != PL_OK)
         atomic_store(&cli_redis_lost, 1);
     if (atomic_load(&cli_redis_lost)) {
         fprintf(stderr,
@@ -518,6 +536,9 @@ int main(int argc, char **argv) {
         cli_progname = slash != NULL ? slash + 1 : argv[0];
     }
     cli_fds_snapshot();
+    /* We own the process and its signals, as flock(1) does: timed waits
+     * block in the kernel in this thread and SIGALRM ends them. */
+    pl_set_wait_signal(SIGALRM, NULL);
     if (argc >= 2 && strcmp(argv[1], "probe") == 0)
         return cli_probe_main(argc - 1, argv + 1);
     rc = cli_parse_args(&args, argc, argv);

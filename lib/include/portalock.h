@@ -8,9 +8,10 @@
  *     pl_strerror() and pl_err_name() describe a code; objects keep the last
  *     OS error (errno / GetLastError()) and a human-readable message.
  *   - The library never prints, aborts or exits.
- *   - One object belongs to one thread at a time.  Different objects may be
- *     used from different threads, and two objects on one path exclude each
- *     other (flock and OFD backends; see pl_backend_t for lockf).
+ *   - One object belongs to one thread at a time (pl_lock_interrupt is the
+ *     exception).  Different objects may be used from different threads,
+ *     and two objects on one path exclude each other (flock and OFD
+ *     backends; see pl_backend_t for lockf).
  *   - Times are seconds as double, like portalocker: timeout 0 means exactly
  *     one attempt, a negative timeout waits forever.
  *   - No POSIX-only or Windows-only type appears here: descriptors travel as
@@ -75,7 +76,10 @@ extern "C" {
     X(ECONN,        -17, "cannot reach the lock server")                       \
     X(EPROTO,       -18, "unexpected reply from the lock server")              \
     X(EAUTH,        -19, "authentication with the lock server failed")         \
-    X(EHELD,        -20, "lock is already held by this object")
+    X(EHELD,        -20, "lock is already held by this object")                \
+    X(EUPGRADE,     -21, "upgrade failed and the shared lock was released")    \
+    X(EBUSY,        -22, "object is in use by another thread")                 \
+    X(EINTR,        -23, "wait interrupted by pl_lock_interrupt")
 /* clang-format on */
 
 typedef enum pl_err {
@@ -149,12 +153,43 @@ PL_API int pl_lock_fd(pl_fd_t fd, unsigned flags, pl_backend_t backend,
 /*
  * Waits in the kernel for at most timeout seconds (0 = one attempt,
  * negative = forever) and wakes as soon as the holder releases.  Contention
- * gives PL_ELOCKED for timeout 0 and PL_ETIMEDOUT otherwise.  Installs no
- * signal handler and uses no alarm().
+ * gives PL_ELOCKED for timeout 0 and PL_ETIMEDOUT otherwise.  PL_NON_BLOCKING
+ * in flags makes it one attempt whatever the timeout.  By default the wait
+ * runs in a helper thread and installs no signal handler and no alarm();
+ * see pl_set_wait_signal() for the faster opt-in.
+ *
+ * Upgrades: flock converts shared to exclusive by unlocking first, so a
+ * failed upgrade (contention, timeout) leaves NOTHING held.  When the
+ * descriptor holds a shared flock lock taken through pl_lock_fd* (and not
+ * yet unlocked) such a failure returns PL_EUPGRADE instead of PL_ELOCKED /
+ * PL_ETIMEDOUT.  A shared lock taken otherwise (directly with flock(2), or
+ * by another process on an inherited descriptor) is not seen: checking every
+ * descriptor would cost a /proc read per call.  lockf and OFD upgrades are
+ * atomic and keep the shared lock on failure.
  */
 PL_API int pl_lock_fd_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                             double timeout, pl_error_t *err);
 PL_API int pl_unlock_fd(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
+
+/*
+ * Opt-in: timed waits block in the calling thread itself, as a raw waiter
+ * in flock(2)/F_SETLKW does, and are woken directly by the kernel (the
+ * default needs a helper thread, one more wake-up per handoff).  The
+ * library installs a handler that does nothing, without SA_RESTART, for
+ * signo, and ends a wait at its deadline by sending signo to the waiting
+ * thread alone, from a per-thread timer (timer_create, SIGEV_THREAD_ID).
+ * Pick a signal the application does not use (SIGALRM in a program that
+ * owns its signals, as the portalock CLI does, or e.g. SIGRTMIN + n): it
+ * may make other interruptible system calls of a waiting thread fail with
+ * EINTR.  A thread that blocks signo waits in a helper thread as before.
+ * PL_EBUSY if signo already has a handler, PL_EINVAL for a bad number,
+ * PL_ENOTSUP without per-thread timers (Linux only today).  0 goes back to
+ * the default and restores signo's previous disposition.  Call it before
+ * starting threads that lock; process-wide.
+ */
+PL_API int pl_set_wait_signal(int signo, pl_error_t *err);
+/* The signal set by pl_set_wait_signal(), 0 if none. */
+PL_API int pl_wait_signal(void);
 
 /* ------------------------------------------------------------------------ */
 /* Lock objects: Lock, RLock, TemporaryFileLock, PidFileLock, RedisLock     */
@@ -239,8 +274,23 @@ PL_API int pl_lock_acquire_with(pl_lock_t *lock, double timeout,
  * closed and PL_EFORKED is returned.
  */
 PL_API int pl_lock_release(pl_lock_t *lock);
-/* Releases if held, frees; NULL-safe; returns the release error if any. */
+/*
+ * Releases if held, frees; NULL-safe; returns the release error if any.
+ * PL_EBUSY (and nothing freed) while another thread is inside
+ * pl_lock_acquire* on the object: interrupt that wait first.
+ */
 PL_API int pl_lock_close(pl_lock_t *lock);
+/*
+ * Ends a wait in pl_lock_acquire* on this object from another thread (the
+ * one call on an object that may come from another thread).  The acquire
+ * returns PL_EINTR, or PL_OK if the lock was granted first.  Does nothing
+ * when no acquire is running.  This is the way to stop a waiting thread:
+ * pl_lock_acquire*, pl_lock_release and pl_lock_close are not cancellation
+ * points (cancellation is deferred until they return, so a cancelled
+ * thread leaks no descriptor, memory or thread), so call
+ * pthread_cancel(t) and then pl_lock_interrupt(lock).
+ */
+PL_API int pl_lock_interrupt(pl_lock_t *lock);
 
 PL_API int pl_lock_is_held(const pl_lock_t *lock);
 /* RLock depth (0/1 for the other kinds). */
@@ -405,8 +455,10 @@ typedef struct pl_redis_options {
     double check_interval;      /* safety re-check while waiting; 0.25 */
     int fail_when_locked;       /* default 0 */
     int shared;                 /* 1 = shared (reader) mode */
-    double unavailable_timeout; /* a holder that answers no liveness ping for
-                                   this long is evicted; default 1 */
+    double unavailable_timeout; /* a holder whose connection the server saw
+                                   idle this long is evicted; a holder that
+                                   cannot confirm its grant for half this
+                                   long reports it lost; default 1 */
     int evict_stalled;          /* 1 = evict stalled holders (needs CLIENT
                                    KILL rights); default 1 */
     /* Called (from the library's watcher thread) when a held lock is lost. */

@@ -29,7 +29,8 @@ int pl_lock_fd(pl_fd_t fd, unsigned flags, pl_backend_t backend,
     if ((rc = pl__flags_check(flags, err)) != PL_OK ||
         (rc = backend_check(backend, err)) != PL_OK)
         return rc;
-    return pl__os_lock(fd, flags, pl__backend_resolve(backend), err);
+    return pl__os_lock(fd, flags | PL__CALLER_FD, pl__backend_resolve(backend),
+                       err);
 }
 
 int pl_lock_fd_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
@@ -40,8 +41,8 @@ int pl_lock_fd_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
         return rc;
     if (timeout != timeout)
         return pl__error_set(err, PL_EINVAL, 0, "timeout is not a number");
-    return pl__os_lock_timed(fd, flags, pl__backend_resolve(backend), timeout,
-                             0.25, err);
+    return pl__os_lock_timed(fd, flags | PL__CALLER_FD,
+                             pl__backend_resolve(backend), timeout, 0.25, err);
 }
 
 int pl_unlock_fd(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
@@ -100,8 +101,9 @@ static int open_and_lock(pl_lock_t *lock, const char *path, const char *mode,
     rc = pl__os_open_lockfile(path, mode, lock->opts.file_perms, &fd, e);
     if (rc != PL_OK)
         return rc;
-    rc = pl__os_lock_timed(fd, lock_type(lock), lock->backend,
-                           fail_when_locked ? 0.0 : timeout, check_interval, e);
+    rc = pl__os_lock_wait(fd, lock_type(lock), lock->backend,
+                          fail_when_locked ? 0.0 : timeout, check_interval,
+                          lock->wait, e);
     if (rc != PL_OK) {
         with_path(e, path);
         pl__os_close(fd, NULL);

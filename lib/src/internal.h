@@ -17,6 +17,7 @@
 #include "portalock.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #if defined(__GNUC__)
@@ -63,8 +64,18 @@ typedef struct pl__lock_ops {
     void (*destroy)(pl_lock_t *lock);
 } pl__lock_ops_t;
 
+/* What another thread can reach to end a wait (posix/backend.c). */
+typedef struct pl__wait pl__wait_t;
+
+/* pl_lock_t.state: who is using the object right now. */
+#define PL__IDLE      0
+#define PL__ACQUIRING 1 /* a thread is in pl_lock_acquire* */
+#define PL__CLOSING   2 /* pl_lock_close is freeing it */
+
 struct pl_lock {
     const pl__lock_ops_t *ops;
+    atomic_int state;        /* PL__IDLE, PL__ACQUIRING, PL__CLOSING */
+    pl__wait_t *wait;        /* token for pl_lock_interrupt */
     char *path;              /* file path, or Redis channel */
     pl_lock_options_t opts;  /* resolved: no PL_UNSET, no -1 left */
     char mode[4];            /* normalised "r", "r+", "a", "a+", "w", "w+" */
@@ -195,11 +206,27 @@ int pl__os_hostname(char *buf, size_t len);
 int pl__os_abspath(const char *path, char **out, pl_error_t *err);
 
 /* Backends: lock/unlock one descriptor (posix/backend.c). */
+/* Internal flags bit: the descriptor is the caller's (pl_lock_fd*), so it
+ * may already hold a lock (a flock upgrade is then detected). */
+#define PL__CALLER_FD 0x100u
 int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                 pl_error_t *err);
 int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                       double timeout, double check_interval, pl_error_t *err);
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err);
+/* pl__os_lock_timed whose wait another thread can end through tok
+ * (pl__os_wait_interrupt: PL_EINTR unless the lock was got). */
+int pl__os_lock_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                     double timeout, double check_interval, pl__wait_t *tok,
+                     pl_error_t *err);
+int pl__os_wait_new(pl__wait_t **out);
+void pl__os_wait_free(pl__wait_t *tok); /* NULL-safe */
+/* Forgets an interrupt aimed at an earlier wait. */
+void pl__os_wait_reset(pl__wait_t *tok);
+void pl__os_wait_interrupt(pl__wait_t *tok);
+/* pl_set_wait_signal / pl_wait_signal. */
+int pl__os_set_wait_signal(int signo, pl_error_t *err);
+int pl__os_wait_signal(void);
 /* pl__os_lock_timed without the polling fallback: PL_ENOTSUP where the
  * kernel cannot wait (used by the probe). */
 int pl__os_lock_kernel_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,

@@ -274,6 +274,17 @@ int pl_redis_options_from_url(pl_redis_options_t *opts, char *url,
         opts->unix_socket = rest;
         return PL_OK;
     }
+    if (strncmp(url, "redis+sentinel://", 17) == 0 ||
+        strncmp(url, "redis-sentinel://", 17) == 0 ||
+        strncmp(url, "sentinel://", 11) == 0 ||
+        strncmp(url, "redis+cluster://", 16) == 0 ||
+        strncmp(url, "redis-cluster://", 16) == 0)
+        return pl__error_set(
+            err, PL_ENOTSUP, 0,
+            "redis URL: Sentinel and Cluster are not supported: the lock "
+            "needs one standalone Redis (PUBSUB NUMSUB and client ids are "
+            "node-local, so a failover or another node could grant it "
+            "twice); give the primary as redis://host:port");
     if (strncmp(url, "redis://", 8) != 0)
         return pl__error_set(
             err, PL_EINVAL, 0,

@@ -44,22 +44,80 @@
  *   the locks live in this kernel only and other clients are not excluded
  *   (see pl_probe()).
  *
+ * UPGRADES
+ *
+ * flock converts a lock (shared to exclusive or back) by removing the old
+ * one first and then requesting the new one (flock(2) says so), so an
+ * upgrade that meets a conflict fails with NOTHING held, whether it was one
+ * attempt or a wait that timed out.  Such a failure is reported as
+ * PL_EUPGRADE, not PL_ELOCKED/PL_ETIMEDOUT, for the descriptors where we
+ * know a shared lock was held (see "shared flock locks" below).  lockf and
+ * OFD check the conflict before converting: a failed upgrade keeps the
+ * shared lock.
+ *
  * TIMED WAITS
  *
  * portalocker polls with LOCK_NB every check_interval.  Here a timed acquire
- * waits in the kernel and wakes the moment the holder releases: after one
- * non-blocking try (the uncontended fast path, no thread), a helper thread
- * makes the blocking call on the same descriptor while the caller waits on a
- * condition variable bound to CLOCK_MONOTONIC.  At the deadline the caller
- * cancels the helper (F_SETLKW/F_OFD_SETLKW are cancellation points; flock
- * is not, so the helper switches to asynchronous cancellation just around
- * it), joins it, and makes ONE more non-blocking attempt: the helper may
- * have been granted the lock in the very instant it was cancelled, and since
- * flock and OFD locks are idempotent for one description (lockf for one
- * process) that attempt tells the truth; if it succeeds the lock is kept.
- * No signal handler of ours, no alarm(): glibc's cancellation uses its own
- * reserved signal, and the helper blocks every other signal so it never
- * takes one meant for the application.
+ * waits in the kernel and wakes the moment the holder releases, after one
+ * non-blocking try (the uncontended fast path: no thread, no timer).  Two
+ * ways to wait, both ending with ONE more non-blocking attempt at the
+ * deadline: the lock may have been granted in the very instant the wait
+ * was ended, and since flock and OFD locks are idempotent for one
+ * description (lockf for one process) that attempt tells the truth; if it
+ * succeeds the lock is kept.
+ *
+ *   The default: no signal of ours.  A helper thread makes the blocking
+ *   call on the same descriptor while the caller sleeps on a futex word
+ *   until a CLOCK_MONOTONIC deadline.  At the deadline the caller cancels
+ *   the helper and joins it.  The helper runs its call under asynchronous
+ *   cancellation whatever the backend: flock is a cancellation point
+ *   nowhere and musl does not make F_OFD_SETLKW one, so libc's list of
+ *   cancellation points is not relied on.  glibc's and musl's cancellation
+ *   use their own reserved signal, and the helper blocks every other signal
+ *   so it never takes one meant for the application.  The price is one
+ *   more wake-up per handoff (kernel -> helper -> caller).
+ *
+ *   The opt-in, pl_set_wait_signal(signo): the caller blocks in the call
+ *   itself and a per-thread timer sends signo at the deadline (see "the
+ *   opt-in signal" below): a handoff costs what a raw waiter's does.
+ *
+ * A wait of a lock object can also be ended by pl_lock_interrupt() from
+ * another thread (a futex wake, or firing the waiter's timer), so such
+ * waits never block without a way out; a forever wait of a lock object
+ * therefore also goes through the helper (or the signal).  Forever waits
+ * on a bare descriptor (pl_lock_fd without PL_NON_BLOCKING) block in the
+ * caller as before.
+ *
+ * CANCELLATION
+ *
+ * A timed acquire is not a cancellation point: it defers cancellation
+ * until it returns (pthread_setcancelstate), so a cancelled caller never
+ * leaves a helper unjoined or a descriptor open; lock.c does the same
+ * around the whole acquire of a lock object.  pl_lock_interrupt() is the
+ * way to end a wait from outside.
+ *
+ * WAKE-UPS IN THE DEFAULT PATH (issue 12: measured with pl_core_check and
+ * pl_handoff, holder process releases -> waiter returns, same-run ratios
+ * on a shared 2-core machine; see bench/RESULTS.md)
+ *
+ *   kept:     the helper yields right after waking the caller.  The woken
+ *             caller usually lands on the helper's CPU (wake-affine) and
+ *             otherwise waits behind the helper's exit path: without the
+ *             yield the p50 went from 1.54x to 3.18x raw.
+ *   kept:     a bare futex word instead of a mutex + condition variable
+ *             (about 3x slower: the caller woke to a mutex still held).
+ *   kept:     on success the helper is detached and the caller returns
+ *             at once, rather than joining it (its exit would be part of
+ *             every handoff).
+ *   not tried: a pool of persistent helper threads.  Thread creation
+ *             happens before the wait, not in the handoff, so a pool only
+ *             saves CPU, and a helper blocked in a kernel call that times
+ *             out cannot be reused until its call is cancelled anyway.
+ *   not tried: the caller spinning on the word before sleeping: the
+ *             handoff may take seconds, and spinning steals the core the
+ *             helper (or the holder) needs on a 2-core machine.
+ *   The remaining wake-up (kernel -> helper -> caller) is structural; the
+ *   opt-in signal removes it.
  *
  * Some filesystems (certain FUSE and network ones) support non-blocking
  * locks but fail blocking ones with ENOLCK, EOPNOTSUPP, EINVAL or ENOSYS;
@@ -123,11 +181,11 @@ pl_backend_t pl__os_native_default_backend(void) {
 
 /* ---- one attempt --------------------------------------------------------- */
 
-/* flags for lock_once: 0 unlocks (never blocks). */
+/* flags for lock_call: 0 unlocks (never blocks). */
 #define UNLOCK 0u
 
-/* One lock (or unlock) call, retried on EINTR; returns 0 or the errno. */
-static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
+/* One lock (or unlock) system call; returns 0 or the errno (EINTR too). */
+static int lock_call(int fd, unsigned flags, pl_backend_t backend, int block) {
     int rc;
 
     if (backend == PL_BACKEND_FLOCK) {
@@ -136,9 +194,7 @@ static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
                                        : LOCK_EX;
         if (!block && flags != UNLOCK)
             op |= LOCK_NB;
-        do
-            rc = pl__sys.flock(fd, op);
-        while (rc != 0 && errno == EINTR);
+        rc = pl__sys.flock(fd, op);
     } else {
         struct flock fl;
         int cmd;
@@ -152,11 +208,18 @@ static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
             cmd = block ? OFD_SETLKW : OFD_SETLK;
         else
             cmd = block ? F_SETLKW : F_SETLK;
-        do
-            rc = pl__sys.fcntl(fd, cmd, &fl);
-        while (rc != 0 && errno == EINTR);
+        rc = pl__sys.fcntl(fd, cmd, &fl);
     }
     return rc == 0 ? 0 : errno;
+}
+
+/* lock_call retried on EINTR. */
+static int lock_once(int fd, unsigned flags, pl_backend_t backend, int block) {
+    int e;
+    do
+        e = lock_call(fd, flags, backend, block);
+    while (e == EINTR);
+    return e;
 }
 
 static int is_contention(pl_backend_t backend, int e) {
@@ -192,25 +255,282 @@ static int check_fd(pl_fd_t fd, pl_error_t *err) {
     return PL_OK;
 }
 
+/* ---- shared flock locks taken on callers' descriptors ----------------------
+ * A flock conversion is not atomic (see UPGRADES above): a failed upgrade
+ * leaves nothing held.  Knowing beforehand whether a descriptor holds a
+ * shared lock takes a read of /proc/self/fdinfo/N (about 3 us idle, 18 us
+ * measured on the loaded test machine), far too much for every exclusive
+ * lock.  So pl_lock_fd* marks the descriptors on which it took a shared
+ * flock lock (one bit each, below FD_MARKS), an unlock or an exclusive lock
+ * clears the mark, and only a marked descriptor pays for the fdinfo read
+ * that confirms it (the descriptor may have been closed and reused without
+ * pl_unlock_fd).
+ */
+#define FD_MARKS 1024
+static atomic_uint shared_marks[FD_MARKS / 32];
+
+static void mark_shared(int fd, int on) {
+    unsigned bit;
+    if (fd >= FD_MARKS)
+        return;
+    bit = 1u << (fd % 32);
+    if (on)
+        atomic_fetch_or(&shared_marks[fd / 32], bit);
+    else if (atomic_load_explicit(&shared_marks[fd / 32],
+                                  memory_order_relaxed) &
+             bit)
+        atomic_fetch_and(&shared_marks[fd / 32], ~bit);
+}
+
+/* 1 if fd (marked) really holds a shared flock lock right now. */
+static int holds_shared_flock(int fd) {
+    char path[64], buf[2048];
+    ssize_t n;
+    int pfd;
+
+    if (fd >= FD_MARKS ||
+        !(atomic_load(&shared_marks[fd / 32]) & (1u << (fd % 32))))
+        return 0;
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    pfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (pfd < 0)
+        return 1; /* no procfs: trust the mark */
+    n = read(pfd, buf, sizeof(buf) - 1);
+    close(pfd);
+    if (n <= 0)
+        return 1;
+    buf[n] = '\0';
+    /* "lock:\t1: FLOCK  ADVISORY  READ 1234 fe:00:5310961 0 EOF" */
+    for (char *l = strstr(buf, "FLOCK"); l != NULL;
+         l = strstr(l + 5, "FLOCK")) {
+        char *eol = strchr(l, '\n');
+        char *rd = strstr(l, "READ");
+        if (rd != NULL && (eol == NULL || rd < eol))
+            return 1;
+    }
+    return 0;
+}
+
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
     int rc, e;
 
     if ((rc = check_fd(fd, err)) != PL_OK)
         return rc;
+    if (backend == PL_BACKEND_FLOCK)
+        mark_shared((int)fd, 0);
     if ((e = lock_once((int)fd, UNLOCK, backend, 0)) != 0)
         return pl__error_set(err, pl__code_from_os(e), e, "unlock: %s(fd %d)",
                              call_name(backend), (int)fd);
     return PL_OK;
 }
 
-/* ---- waiting: polling fallback ------------------------------------------- */
+/* ---- futex words -----------------------------------------------------------
+ * A wait ends when a 32-bit word becomes non-zero: the helper thread posts
+ * WORD_DONE, pl_lock_interrupt() posts WORD_INTR.  On Linux a bare futex:
+ * the helper's wake is a single system call and the caller never has to
+ * take a mutex the helper still holds (a condition variable measured about
+ * 3x slower here).  Waking a futex never touches the word's memory, so a
+ * wake that arrives after the waiter returned is harmless: at worst a
+ * spurious wake-up of a later wait, which re-checks its word.  Elsewhere one
+ * process-wide mutex + condition variable bound to CLOCK_MONOTONIC.
+ */
+#define WORD_DONE 1u /* the helper's blocking call returned */
+#define WORD_INTR 2u /* pl_lock_interrupt() */
 
 #define NS_PER_S 1000000000LL
 
+#ifdef __linux__
+# include <sys/syscall.h>
+/* The futex ABI, spelled out: musl without kernel headers has no
+ * <linux/futex.h>, and these values are fixed by the kernel. */
+# ifndef FUTEX_WAIT
+#  define FUTEX_WAIT 0
+# endif
+# ifndef FUTEX_WAKE
+#  define FUTEX_WAKE 1
+# endif
+# ifndef FUTEX_WAIT_BITSET
+#  define FUTEX_WAIT_BITSET 9
+# endif
+# ifndef FUTEX_PRIVATE_FLAG
+#  define FUTEX_PRIVATE_FLAG 128
+# endif
+# ifndef FUTEX_BITSET_MATCH_ANY
+#  define FUTEX_BITSET_MATCH_ANY 0xffffffff
+# endif
+
+static void word_wake(atomic_uint *w) {
+    syscall(SYS_futex, w, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
+            0);
+}
+
+/*
+ * FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC deadline.  The
+ * timespec is the KERNEL's, never libc's struct timespec: on a 32-bit ABI
+ * with a 64-bit time_t (glibc's _TIME_BITS=64, musl >= 1.2) libc's layout
+ * is two 64-bit fields while SYS_futex reads two 32-bit longs, and a wait
+ * of 0.5 s returned after a few milliseconds.  There futex_time64 (Linux
+ * 5.1) takes 64-bit fields; SYS_futex's own timespec is two longs on every
+ * ABI but x32.  Returns 0 or the errno.
+ */
+static int futex_wait_abs(atomic_uint *w, int64_t deadline_ns) {
+    long rc;
+    if (deadline_ns < 0) {
+        rc = syscall(SYS_futex, w, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, NULL,
+                     NULL, 0);
+        return rc == 0 ? 0 : errno;
+    }
+# if defined(SYS_futex_time64) || (defined(__x86_64__) && defined(__ILP32__))
+    {
+        struct {
+            long long tv_sec, tv_nsec;
+        } ts64 = {deadline_ns / NS_PER_S, deadline_ns % NS_PER_S};
+#  ifdef SYS_futex_time64
+        rc =
+            syscall(SYS_futex_time64, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                    0, &ts64, NULL, FUTEX_BITSET_MATCH_ANY);
+        if (rc == 0 || errno != ENOSYS)
+            return rc == 0 ? 0 : errno;
+            /* Linux < 5.1: the 32-bit call below */
+#  else /* x32: SYS_futex takes the 64-bit layout */
+        rc = syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0,
+                     &ts64, NULL, FUTEX_BITSET_MATCH_ANY);
+        return rc == 0 ? 0 : errno;
+#  endif
+    }
+# endif
+    {
+        struct {
+            long tv_sec, tv_nsec;
+        } ts = {(long)(deadline_ns / NS_PER_S), (long)(deadline_ns % NS_PER_S)};
+        rc = syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0,
+                     &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+    }
+    return rc == 0 ? 0 : errno;
+}
+
+/* The word's value once non-zero, or 0 at the deadline (< 0: none).  An
+ * error other than a wake-up, a signal or the deadline (a kernel or an
+ * emulator without the call) degrades to 1 ms naps, never to a spin. */
+static unsigned word_wait(atomic_uint *w, int64_t deadline_ns) {
+    unsigned v;
+    while ((v = atomic_load(w)) == 0) {
+        int e = futex_wait_abs(w, deadline_ns);
+        if (e == ETIMEDOUT)
+            return atomic_load(w);
+        if (e != 0 && e != EAGAIN && e != EINTR) {
+            if (deadline_ns >= 0 && pl__os_monotonic_ns() >= deadline_ns)
+                return atomic_load(w);
+            pl__os_sleep(0.001);
+        }
+    }
+    return v;
+}
+#else
+static pthread_once_t word_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t word_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t word_cv;
+
+static void word_init(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&word_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void word_wake(atomic_uint *w) {
+    (void)w;
+    pthread_once(&word_once, word_init);
+    pthread_mutex_lock(&word_mu);
+    pthread_cond_broadcast(&word_cv);
+    pthread_mutex_unlock(&word_mu);
+}
+
+static unsigned word_wait(atomic_uint *w, int64_t deadline_ns) {
+    struct timespec ts;
+    unsigned v;
+    int rc = 0;
+    ts.tv_sec = (time_t)(deadline_ns / NS_PER_S);
+    ts.tv_nsec = (long)(deadline_ns % NS_PER_S);
+    pthread_once(&word_once, word_init);
+    pthread_mutex_lock(&word_mu);
+    while ((v = atomic_load(w)) == 0 && rc != ETIMEDOUT)
+        rc = deadline_ns < 0 ? pthread_cond_wait(&word_cv, &word_mu)
+                             : pthread_cond_timedwait(&word_cv, &word_mu, &ts);
+    pthread_mutex_unlock(&word_mu);
+    return v;
+}
+#endif
+
+/* ---- the wait token: what pl_lock_interrupt() reaches ----------------------
+ * One per lock object.  In the helper-thread mode the caller sleeps on
+ * token->word itself, so an interrupt is a store and a wake.  In the signal
+ * mode the waiting thread publishes its timer here (under mu, so that an
+ * interrupter never arms a timer the waiter has already put away) and the
+ * interrupter fires it at once.
+ */
+struct pl__wait {
+    atomic_uint word;
+    pthread_mutex_t mu;
+    int has_timer; /* under mu: timer belongs to a thread waiting now */
+    int armed;     /* under mu: timer was armed (disarm it after) */
+    timer_t timer;
+};
+
+int pl__os_wait_new(pl__wait_t **out) {
+    pl__wait_t *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return PL_ENOMEM;
+    if (pthread_mutex_init(&t->mu, NULL) != 0) {
+        free(t);
+        return PL_ENOMEM;
+    }
+    atomic_init(&t->word, 0);
+    *out = t;
+    return PL_OK;
+}
+
+void pl__os_wait_free(pl__wait_t *t) {
+    if (t == NULL)
+        return;
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+void pl__os_wait_reset(pl__wait_t *t) {
+    atomic_store(&t->word, 0);
+}
+
+/* The signal mode's timer period after the first expiry (see below). */
+#define RETRY_NS 10000000L /* 10 ms */
+
+void pl__os_wait_interrupt(pl__wait_t *t) {
+    atomic_fetch_or(&t->word, WORD_INTR);
+    word_wake(&t->word);
+    pthread_mutex_lock(&t->mu);
+    if (t->has_timer) {
+        struct itimerspec its;
+        memset(&its, 0, sizeof(its));
+        its.it_value.tv_nsec = 1;
+        its.it_interval.tv_nsec = RETRY_NS;
+        if (timer_settime(t->timer, 0, &its, NULL) == 0)
+            t->armed = 1;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- waiting: polling fallback ------------------------------------------- */
+
+static int interrupted(pl__wait_t *tok) {
+    return tok != NULL && (atomic_load(&tok->word) & WORD_INTR);
+}
+
 /* Polls with non-blocking attempts every interval until deadline_ns
- * (monotonic; < 0 = forever). */
+ * (monotonic; < 0 = forever) or an interrupt. */
 static int poll_until(int fd, unsigned flags, pl_backend_t backend,
-                      int64_t deadline_ns, double interval, pl_error_t *err) {
+                      int64_t deadline_ns, double interval, pl__wait_t *tok,
+                      pl_error_t *err) {
     for (;;) {
         double step = interval > 0 ? interval : 0.001;
         int e;
@@ -221,108 +541,22 @@ static int poll_until(int fd, unsigned flags, pl_backend_t backend,
             if (step > (double)left / 1e9)
                 step = (double)left / 1e9;
         }
+        if (step > 0.05 && tok != NULL)
+            step = 0.05; /* notice an interrupt within 50 ms */
         pl__os_sleep(step);
         e = lock_once(fd, flags, backend, 0);
         if (e == 0)
             return PL_OK;
         if (!is_contention(backend, e))
             return lock_error(err, e, fd, backend);
+        if (interrupted(tok))
+            return pl__error_set(err, PL_EINTR, 0, "%s(fd %d): interrupted",
+                                 call_name(backend), fd);
     }
     return pl__error_set(err, PL_ETIMEDOUT, 0,
                          "%s(fd %d): still locked at the deadline (polling)",
                          call_name(backend), fd);
 }
-
-/* ---- a one-shot event ------------------------------------------------------
- * Set once by the helper, awaited by the caller until a CLOCK_MONOTONIC
- * deadline.  On Linux a bare futex: the helper's wake is a single system
- * call and the caller never has to take a mutex the helper still holds, so
- * the hand-over costs one wake-up (a condition variable measured about 3x
- * slower here).  Elsewhere a mutex + condition variable bound to
- * CLOCK_MONOTONIC.
- */
-#ifdef __linux__
-# include <linux/futex.h>
-# include <sys/syscall.h>
-
-typedef struct event {
-    atomic_int set;
-} event_t;
-
-static int event_init(event_t *ev) {
-    atomic_init(&ev->set, 0);
-    return 0;
-}
-static void event_destroy(event_t *ev) {
-    (void)ev;
-}
-
-static void event_set(event_t *ev) {
-    atomic_store(&ev->set, 1);
-    syscall(SYS_futex, &ev->set, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-/* 1 if set, 0 at the deadline.  FUTEX_WAIT_BITSET takes an absolute
- * CLOCK_MONOTONIC time. */
-static int event_wait(event_t *ev, const struct timespec *deadline) {
-    while (atomic_load(&ev->set) == 0) {
-        if (syscall(SYS_futex, &ev->set, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                    0, deadline, NULL, FUTEX_BITSET_MATCH_ANY) != 0 &&
-            errno == ETIMEDOUT)
-            return atomic_load(&ev->set);
-    }
-    return 1;
-}
-#else
-typedef struct event {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int set;
-} event_t;
-
-static int event_init(event_t *ev) {
-    pthread_condattr_t ca;
-    int rc;
-    ev->set = 0;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(&ev->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
-        return -1;
-    if (pthread_mutex_init(&ev->mu, NULL) != 0) {
-        pthread_cond_destroy(&ev->cv);
-        return -1;
-    }
-    return 0;
-}
-
-static void event_destroy(event_t *ev) {
-    pthread_cond_destroy(&ev->cv);
-    pthread_mutex_destroy(&ev->mu);
-}
-
-static void event_set(event_t *ev) {
-    pthread_mutex_lock(&ev->mu);
-    ev->set = 1;
-    pthread_mutex_unlock(&ev->mu);
-    pthread_cond_broadcast(&ev->cv); /* after unlocking: the waiter wakes
-                                        to a free mutex */
-}
-
-static int event_wait(event_t *ev, const struct timespec *deadline) {
-    int set;
-    pthread_mutex_lock(&ev->mu);
-    while (!ev->set &&
-           pthread_cond_timedwait(&ev->cv, &ev->mu, deadline) != ETIMEDOUT)
-        ;
-    set = ev->set;
-    pthread_mutex_unlock(&ev->mu);
-    return set;
-}
-#endif
 
 /* ---- waiting in the kernel: the helper thread ---------------------------- */
 
@@ -332,87 +566,88 @@ static int event_wait(event_t *ev, const struct timespec *deadline) {
  * (detaching the helper) without waiting for it to exit.
  */
 typedef struct waiter {
-    event_t done; /* the helper's blocking call returned */
-    int error;    /* its errno; 0 = locked; written before done is set */
+    atomic_uint *word; /* where WORD_DONE is posted: a token's, or own */
+    atomic_uint own;
+    int error; /* the blocking call's errno; 0 = locked; written before
+                  WORD_DONE */
     atomic_int refs;
     int fd;
     unsigned flags;
     pl_backend_t backend;
 } waiter_t;
 
-static void waiter_free(waiter_t *w) {
-    event_destroy(&w->done);
-    free(w);
-}
-
 static void waiter_unref(waiter_t *w) {
     if (atomic_fetch_sub(&w->refs, 1) == 1)
-        waiter_free(w);
+        free(w);
 }
 
 static void *waiter_main(void *arg) {
     waiter_t *w = arg;
     int old, e;
 
-    if (w->backend == PL_BACKEND_FLOCK) /* not a cancellation point */
-        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+    /* Asynchronous cancellation around the blocking call, whatever the
+     * backend: flock is a cancellation point nowhere, and musl does not make
+     * F_OFD_SETLKW one, so relying on libc's list left OFD waits running
+     * past their deadline there.  The call is a bare system call with
+     * nothing to clean up, and the lock it may have been granted is found
+     * by the caller's final attempt. */
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
     e = lock_once(w->fd, w->flags, w->backend, 1);
     /* Both calls are async-cancel-safe; from here on nothing cancels us. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
     w->error = e;
-    event_set(&w->done);
+    atomic_fetch_or(w->word, WORD_DONE);
+    word_wake(w->word);
+    /* The woken caller usually lands on this CPU (wake-affine); let it run
+     * before this thread's exit path does. */
     sched_yield();
     waiter_unref(w);
     return NULL;
 }
 
-static waiter_t *waiter_new(int fd, unsigned flags, pl_backend_t backend) {
-    waiter_t *w = calloc(1, sizeof(*w));
-
-    if (w == NULL)
-        return NULL;
-    if (event_init(&w->done) != 0) {
-        free(w);
-        return NULL;
-    }
-    atomic_init(&w->refs, 2);
-    w->fd = fd;
-    w->flags = flags;
-    w->backend = backend;
-    return w;
-}
-
-enum wait_result { WAIT_DONE, WAIT_DEADLINE, WAIT_NO_THREAD };
+enum wait_result {
+    WAIT_DONE,        /* *error holds the blocking call's result */
+    WAIT_DEADLINE,    /* deadline passed; the caller re-checks */
+    WAIT_INTERRUPTED, /* pl_lock_interrupt(); the caller re-checks */
+    WAIT_NO_THREAD,   /* no helper could be started */
+    WAIT_NO_SIGNAL    /* the signal mode cannot be used here */
+};
 
 /*
- * Runs the blocking call in a helper thread until deadline_ns.  WAIT_DONE:
- * *error holds the call's result.  WAIT_DEADLINE: the helper was cancelled
- * and joined; whether it got the lock is unknown (the caller re-checks).
- * WAIT_NO_THREAD: no thread could be started.
+ * Runs the blocking call in a helper thread until deadline_ns (< 0: none)
+ * or an interrupt.  On WAIT_DEADLINE / WAIT_INTERRUPTED the helper was
+ * cancelled and joined; whether it got the lock is unknown.
  */
 static enum wait_result wait_in_thread(int fd, unsigned flags,
                                        pl_backend_t backend,
-                                       int64_t deadline_ns, int *error) {
-    waiter_t *w = waiter_new(fd, flags, backend);
-    struct timespec ts;
+                                       int64_t deadline_ns, pl__wait_t *tok,
+                                       int *error) {
+    waiter_t *w = calloc(1, sizeof(*w));
     sigset_t all, old;
     pthread_t t;
+    unsigned v;
     int rc;
 
     if (w == NULL)
         return WAIT_NO_THREAD;
+    atomic_init(&w->own, 0);
+    atomic_init(&w->refs, 2);
+    w->word = tok != NULL ? &tok->word : &w->own;
+    w->fd = fd;
+    w->flags = flags;
+    w->backend = backend;
+    atomic_fetch_and(w->word, ~WORD_DONE);
     sigfillset(&all); /* the helper inherits a mask blocking everything */
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pl__sys.pthread_create(&t, NULL, waiter_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        waiter_free(w);
+        free(w);
         return WAIT_NO_THREAD;
     }
-    ts.tv_sec = (time_t)(deadline_ns / NS_PER_S);
-    ts.tv_nsec = (long)(deadline_ns % NS_PER_S);
-    if (event_wait(&w->done, &ts)) {
+    v = word_wait(w->word, deadline_ns);
+    if (v & WORD_DONE) {
         *error = w->error;
         pthread_detach(t);
         waiter_unref(w);
@@ -420,70 +655,346 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
     }
     pthread_cancel(t);
     pthread_join(t, NULL);
-    waiter_free(w); /* joined: whatever the helper did, it is gone */
-    return WAIT_DEADLINE;
+    free(w); /* joined: whatever the helper did, it is gone */
+    return (v & WORD_INTR) ? WAIT_INTERRUPTED : WAIT_DEADLINE;
 }
+
+/* ---- waiting in the kernel: the opt-in signal -----------------------------
+ * pl_set_wait_signal(signo) installs a handler that does nothing, without
+ * SA_RESTART, so that signo makes a blocking lock call fail with EINTR.
+ * The waiting thread then blocks in flock/F_SETLKW/F_OFD_SETLKW itself and
+ * the kernel wakes IT when the holder releases: one wake-up, as for a raw
+ * waiter.  Its deadline is a per-thread POSIX timer (timer_create with
+ * SIGEV_THREAD_ID, created on the thread's first timed wait and deleted at
+ * its exit) that sends signo to that thread alone, so a wait in one thread
+ * never disturbs another.
+ *
+ * Races.  The deadline may strike before the thread has entered the
+ * blocking call; the signal is then handled and lost, so the timer is
+ * periodic: it fires again every RETRY_NS until disarmed.  The lock may be
+ * granted in the instant the signal arrives; one final non-blocking attempt
+ * after EINTR tells the truth (locks are idempotent for their owner).
+ * Another handler of the application (without SA_RESTART) also gives EINTR
+ * before the deadline: the call is simply made again.
+ */
+#if defined(__linux__) && defined(SIGEV_THREAD_ID)
+# define HAVE_WAIT_SIGNAL 1
+# ifndef sigev_notify_thread_id /* glibc < 2.35 */
+#  define sigev_notify_thread_id _sigev_un._tid
+# endif
+#else
+# define HAVE_WAIT_SIGNAL 0
+#endif
+
+static atomic_int wait_signo; /* 0: the helper-thread mode */
+static pthread_mutex_t signo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction signo_old; /* under signo_mu: to restore */
+
+static void on_wait_signal(int sig) {
+    (void)sig; /* its only job: make the blocking call return EINTR */
+}
+
+int pl__os_wait_signal(void) {
+    return atomic_load(&wait_signo);
+}
+
+int pl__os_set_wait_signal(int signo, pl_error_t *err) {
+    struct sigaction sa, cur;
+    int prev, rc = PL_OK;
+
+    if (!HAVE_WAIT_SIGNAL && signo != 0)
+        return pl__error_set(err, PL_ENOTSUP, 0,
+                             "no per-thread timers here (SIGEV_THREAD_ID)");
+    if (signo < 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP)
+        return pl__error_set(err, PL_EINVAL, 0, "bad signal number %d", signo);
+    pthread_mutex_lock(&signo_mu);
+    prev = atomic_load(&wait_signo);
+    if (signo == prev)
+        goto out;
+    if (signo != 0) {
+        if (sigaction(signo, NULL, &cur) != 0) {
+            rc = pl__error_set(err, PL_EINVAL, errno, "sigaction(%d)", signo);
+            goto out;
+        }
+        if ((cur.sa_flags & SA_SIGINFO) ||
+            (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)) {
+            rc = pl__error_set(err, PL_EBUSY, 0,
+                               "signal %d already has a handler", signo);
+            goto out;
+        }
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_wait_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0; /* no SA_RESTART: that is the point */
+        if (sigaction(signo, &sa, NULL) != 0) {
+            rc = pl__error_set(err, PL_EINVAL, errno, "sigaction(%d)", signo);
+            goto out;
+        }
+    }
+    if (prev != 0)
+        sigaction(prev, &signo_old, NULL);
+    if (signo != 0)
+        signo_old = cur;
+    atomic_store(&wait_signo, signo);
+out:
+    pthread_mutex_unlock(&signo_mu);
+    return rc;
+}
+
+#if HAVE_WAIT_SIGNAL
+typedef struct thread_timer {
+    int ready;
+    int signo;
+    timer_t id;
+} thread_timer_t;
+
+static _Thread_local thread_timer_t tl_timer;
+static pthread_once_t timer_once = PTHREAD_ONCE_INIT;
+static pthread_key_t timer_key; /* only for its destructor */
+static int timer_key_ok;
+
+static void timer_at_exit(void *unused) {
+    (void)unused;
+    if (tl_timer.ready)
+        timer_delete(tl_timer.id);
+    tl_timer.ready = 0;
+}
+
+/* Timers are not inherited: a forked child starts without one. */
+static void timer_after_fork(void) {
+    tl_timer.ready = 0;
+}
+
+static void timer_setup(void) {
+    timer_key_ok = pthread_key_create(&timer_key, timer_at_exit) == 0;
+    pthread_atfork(NULL, NULL, timer_after_fork);
+}
+
+/* This thread's timer sending signo to this thread, or NULL. */
+static thread_timer_t *thread_timer(int signo) {
+    struct sigevent sev;
+
+    if (tl_timer.ready && tl_timer.signo == signo)
+        return &tl_timer;
+    pthread_once(&timer_once, timer_setup);
+    if (!timer_key_ok)
+        return NULL;
+    if (tl_timer.ready) {
+        timer_delete(tl_timer.id);
+        tl_timer.ready = 0;
+    }
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signo;
+    sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, &tl_timer.id) != 0)
+        return NULL;
+    tl_timer.ready = 1;
+    tl_timer.signo = signo;
+    pthread_setspecific(timer_key, &tl_timer);
+    return &tl_timer;
+}
+
+static void set_timer(timer_t id, int64_t deadline_ns) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (deadline_ns >= 0) {
+        its.it_value.tv_sec = (time_t)(deadline_ns / NS_PER_S);
+        its.it_value.tv_nsec = (long)(deadline_ns % NS_PER_S);
+        if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+            its.it_value.tv_nsec = 1; /* 0 would disarm */
+        its.it_interval.tv_nsec = RETRY_NS;
+    }
+    timer_settime(id, TIMER_ABSTIME, &its, NULL);
+}
+
+static enum wait_result wait_with_signal(int fd, unsigned flags,
+                                         pl_backend_t backend,
+                                         int64_t deadline_ns, pl__wait_t *tok,
+                                         int signo, int *error) {
+    thread_timer_t *tt;
+    enum wait_result res;
+    sigset_t cur;
+    int armed = deadline_ns >= 0;
+
+    /* A blocked signo would never interrupt anything. */
+    if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 ||
+        sigismember(&cur, signo) || (tt = thread_timer(signo)) == NULL)
+        return WAIT_NO_SIGNAL;
+    if (tok != NULL) {
+        pthread_mutex_lock(&tok->mu);
+        tok->timer = tt->id;
+        tok->has_timer = 1;
+        tok->armed = armed;
+        if (armed)
+            set_timer(tt->id, deadline_ns);
+        pthread_mutex_unlock(&tok->mu);
+    } else if (armed) {
+        set_timer(tt->id, deadline_ns);
+    }
+    for (;;) {
+        int e;
+        if (interrupted(tok)) {
+            res = WAIT_INTERRUPTED;
+            break;
+        }
+        e = lock_call(fd, flags, backend, 1);
+        if (e != EINTR) {
+            *error = e;
+            res = WAIT_DONE;
+            break;
+        }
+        if (deadline_ns >= 0 && pl__os_monotonic_ns() >= deadline_ns) {
+            res = WAIT_DEADLINE;
+            break;
+        }
+    }
+    if (tok != NULL) {
+        pthread_mutex_lock(&tok->mu);
+        tok->has_timer = 0;
+        armed = tok->armed;
+        tok->armed = 0;
+        if (armed)
+            set_timer(tt->id, -1);
+        pthread_mutex_unlock(&tok->mu);
+    } else if (armed) {
+        set_timer(tt->id, -1);
+    }
+    return res;
+}
+#else
+static enum wait_result wait_with_signal(int fd, unsigned flags,
+                                         pl_backend_t backend,
+                                         int64_t deadline_ns, pl__wait_t *tok,
+                                         int signo, int *error) {
+    (void)fd, (void)flags, (void)backend, (void)deadline_ns, (void)tok;
+    (void)signo, (void)error;
+    return WAIT_NO_SIGNAL;
+}
+#endif
 
 /* ---- entry points -------------------------------------------------------- */
 
 /*
  * The timed acquire (see the essay above).  may_poll = 0 reports a
  * filesystem that cannot wait in the kernel as PL_ENOTSUP instead of
- * polling (the probe uses that).
+ * polling (the probe uses that).  tok: the lock object's wait token (NULL
+ * for a bare descriptor): its waits can be interrupted, so they never block
+ * in the caller's thread without a way out.
  */
-static int lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
-                      double timeout, double check_interval, int may_poll,
-                      pl_error_t *err) {
+static int lock_timed_body(int fd, unsigned flags, pl_backend_t backend,
+                           double timeout, double check_interval, int may_poll,
+                           pl__wait_t *tok, pl_error_t *err) {
     int64_t deadline_ns = -1;
-    int ifd, e, rc;
+    int caller_fd = backend == PL_BACKEND_FLOCK && (flags & PL__CALLER_FD);
+    int upgrade = caller_fd && !(flags & PL_SHARED) && holds_shared_flock(fd);
+    int signo, e, rc;
+    enum wait_result res = WAIT_NO_SIGNAL;
 
-    if ((rc = check_fd(fd, err)) != PL_OK)
-        return rc;
-    ifd = (int)fd;
-    e = lock_once(ifd, flags, backend, 0);
+    if (flags & PL_NON_BLOCKING)
+        timeout = 0; /* one attempt, whatever the timeout said */
+    e = lock_once(fd, flags, backend, 0);
     if (e == 0)
-        return PL_OK;
+        goto locked;
     if (!is_contention(backend, e) || timeout == 0)
-        return lock_error(err, e, ifd, backend);
+        goto failed;
     if (timeout > 0 && timeout < 1e9) /* longer than 30 years: forever */
         deadline_ns = pl__os_monotonic_ns() + (int64_t)(timeout * 1e9);
 
-    if (deadline_ns < 0) {
-        e = lock_once(ifd, flags, backend, 1);
-    } else {
-        switch (wait_in_thread(ifd, flags, backend, deadline_ns, &e)) {
-        case WAIT_DONE: break;
-        case WAIT_NO_THREAD: e = ENOSYS; break; /* poll instead */
-        case WAIT_DEADLINE:
-            e = lock_once(ifd, flags, backend, 0);
-            if (e == 0)
-                return PL_OK;
-            if (!is_contention(backend, e))
-                return lock_error(err, e, ifd, backend);
-            return pl__error_set(err, PL_ETIMEDOUT, 0,
-                                 "%s(fd %d): still locked after %gs",
-                                 call_name(backend), ifd, timeout);
+    signo = atomic_load_explicit(&wait_signo, memory_order_relaxed);
+    if (signo != 0)
+        res = wait_with_signal(fd, flags, backend, deadline_ns, tok, signo, &e);
+    if (res == WAIT_NO_SIGNAL) {
+        if (deadline_ns < 0 && tok == NULL) {
+            e = lock_once(fd, flags, backend, 1);
+            res = WAIT_DONE;
+        } else {
+            res = wait_in_thread(fd, flags, backend, deadline_ns, tok, &e);
         }
     }
+    switch (res) {
+    case WAIT_DONE: break;
+    case WAIT_NO_SIGNAL:                    /* not reached */
+    case WAIT_NO_THREAD: e = ENOSYS; break; /* poll instead */
+    case WAIT_DEADLINE:
+    case WAIT_INTERRUPTED:
+        e = lock_once(fd, flags, backend, 0);
+        if (e == 0)
+            goto locked;
+        if (!is_contention(backend, e))
+            goto failed;
+        if (upgrade)
+            goto lost_shared;
+        if (res == WAIT_INTERRUPTED)
+            return pl__error_set(err, PL_EINTR, 0, "%s(fd %d): interrupted",
+                                 call_name(backend), fd);
+        return pl__error_set(err, PL_ETIMEDOUT, 0,
+                             "%s(fd %d): still locked after %gs",
+                             call_name(backend), fd, timeout);
+    }
     if (e == 0)
-        return PL_OK;
+        goto locked;
     if (!cannot_wait(e))
-        return lock_error(err, e, ifd, backend);
+        goto failed;
     if (!may_poll)
         return pl__error_set(err, PL_ENOTSUP, e,
                              "%s(fd %d): cannot wait in the kernel here",
-                             call_name(backend), ifd);
-    return poll_until(ifd, flags, backend, deadline_ns, check_interval, err);
+                             call_name(backend), fd);
+    rc = poll_until(fd, flags, backend, deadline_ns, check_interval, tok, err);
+    if (rc == PL_OK)
+        goto locked;
+    if (upgrade && (rc == PL_ETIMEDOUT || rc == PL_EINTR))
+        goto lost_shared;
+    return rc;
+
+locked:
+    if (caller_fd)
+        mark_shared(fd, (flags & PL_SHARED) != 0);
+    return PL_OK;
+failed:
+    if (upgrade && is_contention(backend, e))
+        goto lost_shared;
+    return lock_error(err, e, fd, backend);
+lost_shared:
+    mark_shared(fd, 0);
+    return pl__error_set(err, PL_EUPGRADE, 0,
+                         "flock(fd %d): the upgrade to exclusive failed and "
+                         "the shared lock is gone (flock converts by "
+                         "unlocking first)",
+                         fd);
+}
+
+/* Not a cancellation point: a thread cancelled here would leak the helper
+ * or the descriptor, so cancellation waits until the call returns. */
+static int lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                      double timeout, double check_interval, int may_poll,
+                      pl__wait_t *tok, pl_error_t *err) {
+    int rc, old;
+
+    if ((rc = check_fd(fd, err)) != PL_OK)
+        return rc;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    rc = lock_timed_body((int)fd, flags, backend, timeout, check_interval,
+                         may_poll, tok, err);
+    pthread_setcancelstate(old, &old);
+    return rc;
+}
+
+int pl__os_lock_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
+                     double timeout, double check_interval, pl__wait_t *tok,
+                     pl_error_t *err) {
+    return lock_timed(fd, flags, backend, timeout, check_interval, 1, tok, err);
 }
 
 int pl__os_lock_timed(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                       double timeout, double check_interval, pl_error_t *err) {
-    return lock_timed(fd, flags, backend, timeout, check_interval, 1, err);
+    return lock_timed(fd, flags, backend, timeout, check_interval, 1, NULL,
+                      err);
 }
 
 int pl__os_lock_kernel_wait(pl_fd_t fd, unsigned flags, pl_backend_t backend,
                             double timeout, pl_error_t *err) {
-    return lock_timed(fd, flags, backend, timeout, 0, 0, err);
+    return lock_timed(fd, flags, backend, timeout, 0, 0, NULL, err);
 }
 
 int pl__os_lock(pl_fd_t fd, unsigned flags, pl_backend_t backend,

@@ -5,9 +5,11 @@
 #include "redis_lock.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 /* ---- small helpers -------------------------------------------------------
  */
@@ -61,9 +63,24 @@ int pl__rl_reply_error(const redisReply *r, const char *what, pl_error_t *err) {
         strncmp(r->str, "WRONGPASS", 9) == 0 ||
         strstr(r->str, "invalid password") != NULL)
         return pl__error_set(err, PL_EAUTH, 0, "redis %s: %s", what, r->str);
+    /* The server is full: a connection problem the operator can fix
+     * (maxclients), not a credentials or protocol one. */
+    if (strstr(r->str, "max number of clients") != NULL)
+        return pl__error_set(err, PL_ECONN, 0,
+                             "redis %s: %s (the server's maxclients is "
+                             "reached)",
+                             what, r->str);
     if (strncmp(r->str, "NOPERM", 6) == 0)
         return pl__error_set(err, PL_EACCES, 0, "redis %s: %s", what, r->str);
-    return pl__error_set(err, PL_EPROTO, 0, "redis %s: %s", what, r->str);
+    /* NOPERM inside the lock script (Redis 7 words it like this); the
+     * reply names the script by sha only, never its source. */
+    if (strstr(r->str, "can't run this command") != NULL ||
+        strstr(r->str, "no permissions") != NULL)
+        return pl__error_set(err, PL_EACCES, 0,
+                             "redis %s: the ACL user lacks a right the lock "
+                             "needs (see DESIGN.md section 8): %.160s",
+                             what, r->str);
+    return pl__error_set(err, PL_EPROTO, 0, "redis %s: %.200s", what, r->str);
 }
 
 int pl__rl_io_error(redisContext *c, const char *what, pl_error_t *err) {
@@ -133,15 +150,59 @@ int pl__rl_check_auth(redisContext *c, pl_error_t *err) {
     int rc = pl__rl_get(c, &r, "AUTH", err);
     if (rc != PL_OK)
         return rc;
-    if (r->type == REDIS_REPLY_ERROR)
+    if (r->type == REDIS_REPLY_ERROR &&
+        strstr(r->str, "max number of clients") != NULL)
+        rc = pl__rl_reply_error(r, "AUTH", err); /* full, not refused */
+    else if (r->type == REDIS_REPLY_ERROR)
         rc = pl__error_set(err, PL_EAUTH, 0, "redis AUTH: %s", r->str);
     freeReplyObject(r);
     return rc;
 }
 
 
-/* The command connection, (re)connected if needed.  Caller holds rl->mu. */
+/*
+ * INFO server reply: the run id (recorded with every grant so a record or
+ * a client id from an earlier server run is never trusted, DESIGN.md 4.2)
+ * and redis_mode: the lock needs one standalone node, so Cluster (even a
+ * single node owning every slot) and Sentinel are refused.  A refused INFO
+ * (ACL) leaves the run id unknown ("-").
+ */
+static int rl_read_info(rl_t *rl, redisContext *c, pl_error_t *err) {
+    redisReply *r;
+    const char *p;
+    int rc = pl__rl_get(c, &r, "INFO", err);
+    if (rc != PL_OK)
+        return rc;
+    strcpy(rl->run, "-");
+    if (r->type == REDIS_REPLY_STRING) {
+        if ((p = strstr(r->str, "redis_mode:")) != NULL &&
+            strncmp(p + 11, "standalone", 10) != 0) {
+            size_t n = strcspn(p + 11, "\r\n");
+            rc = pl__error_set(
+                err, PL_ENOTSUP, 0,
+                "redis lock %s: the server runs in %.*s mode; the lock needs "
+                "one standalone Redis (PUBSUB NUMSUB and client ids are "
+                "node-local, so a Cluster or a Sentinel-managed failover "
+                "could grant it twice)",
+                rl->lock->path, (int)(n < 16 ? n : 16), p + 11);
+        } else if ((p = strstr(r->str, "run_id:")) != NULL) {
+            size_t n = strspn(p + 7, "0123456789abcdef");
+            if (n > 0 && n < sizeof(rl->run))
+                snprintf(rl->run, sizeof(rl->run), "%.*s", (int)n, p + 7);
+        }
+    } else if (r->type != REDIS_REPLY_ERROR ||
+               (strncmp(r->str, "NOPERM", 6) != 0 &&
+                strstr(r->str, "unknown command") == NULL)) {
+        rc = pl__rl_reply_error(r, "INFO", err); /* refused INFO is fine */
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The command connection, (re)connected if needed.  Caller holds rl->mu.
+ * One round trip: [AUTH], INFO server, SCRIPT LOAD. */
 int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err) {
+    const char *info[2] = {"INFO", "server"};
     redisContext *c;
     int auth, rc;
 
@@ -151,11 +212,15 @@ int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err) {
         redisFree(rl->cmd);
         rl->cmd = NULL;
     }
+    rl->cmd_gen++; /* whatever a waiter learnt on the old one is stale */
     if ((rc = pl__rl_connect(rl, &c, &auth, err)) != PL_OK)
         return rc;
+    redisAppendCommandArgv(c, 2, info, NULL);
     pl__rl_queue_script_load(c);
     if (auth)
         rc = pl__rl_check_auth(c, err);
+    if (rc == PL_OK)
+        rc = rl_read_info(rl, c, err);
     if (rc == PL_OK)
         rc = pl__rl_read_sha(rl, c, err);
     if (rc != PL_OK) {
@@ -187,4 +252,84 @@ int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
     rc = pl__rl_cmd_argv(rl, argc, argv, out, err);
     pthread_mutex_unlock(&rl->mu);
     return rc;
+}
+
+/* ---- fork ----------------------------------------------------------------
+ *
+ * A child forked while a lock object has connections inherits their
+ * sockets; kept open they keep a dead parent's subscription (and so its
+ * lock) alive.  pthread_atfork closes the child's copies at once, without
+ * writing anything on them (a write could release the parent's lock,
+ * portalocker #140), and marks the contexts so redisFree does not close
+ * the numbers again.  The object itself is tidied on its next use
+ * (conn_pid differs) or by pl_lock_close.
+ */
+static pthread_mutex_t rl_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static rl_t *rl_reg_head;
+static pthread_once_t rl_reg_once = PTHREAD_ONCE_INIT;
+
+static void rl_close_inherited(redisContext *c) {
+    if (c != NULL && PL__REDIS_FD(c) >= 0) {
+        (void)close(PL__REDIS_FD(c));
+        PL__REDIS_FORGET_FD(c);
+    }
+}
+
+static void rl_fork_prepare(void) {
+    pthread_mutex_lock(&rl_reg_mu);
+}
+
+static void rl_fork_parent(void) {
+    pthread_mutex_unlock(&rl_reg_mu);
+}
+
+static void rl_fork_child(void) {
+    rl_t *rl;
+    for (rl = rl_reg_head; rl != NULL; rl = rl->reg_next) {
+        rl_close_inherited(rl->cmd);
+        rl_close_inherited(rl->sub);
+    }
+    pthread_mutex_unlock(&rl_reg_mu);
+}
+
+static void rl_reg_init(void) {
+    (void)pthread_atfork(rl_fork_prepare, rl_fork_parent, rl_fork_child);
+}
+
+void pl__rl_register(rl_t *rl) {
+    (void)pthread_once(&rl_reg_once, rl_reg_init);
+    pthread_mutex_lock(&rl_reg_mu);
+    rl->reg_prev = NULL;
+    rl->reg_next = rl_reg_head;
+    if (rl_reg_head != NULL)
+        rl_reg_head->reg_prev = rl;
+    rl_reg_head = rl;
+    pthread_mutex_unlock(&rl_reg_mu);
+}
+
+void pl__rl_unregister(rl_t *rl) {
+    pthread_mutex_lock(&rl_reg_mu);
+    if (rl->reg_prev != NULL)
+        rl->reg_prev->reg_next = rl->reg_next;
+    else if (rl_reg_head == rl)
+        rl_reg_head = rl->reg_next;
+    if (rl->reg_next != NULL)
+        rl->reg_next->reg_prev = rl->reg_prev;
+    rl->reg_next = rl->reg_prev = NULL;
+    pthread_mutex_unlock(&rl_reg_mu);
+}
+
+/* In a forked child: drop the inherited connections without writing (the
+ * atfork handler already closed their sockets). */
+void pl__rl_drop_inherited(rl_t *rl) {
+    rl_close_inherited(rl->cmd);
+    rl_close_inherited(rl->sub);
+    pl__rl_sub_close(rl);
+    if (rl->cmd != NULL) {
+        redisFree(rl->cmd);
+        rl->cmd = NULL;
+    }
+    rl->watcher_started = 0; /* the thread exists only in the parent */
+    pthread_mutex_init(&rl->mu, NULL);
+    rl->conn_pid = pl__os_getpid();
 }

@@ -20,9 +20,14 @@
 /* 1.x: c->fd is a redisFD (int on POSIX); RESP3 adds reply types we never
  * ask for (we never send HELLO 3), so they are treated as unexpected. */
 # define PL__REDIS_FD(c) ((int)(c)->fd)
+/* After closing the socket ourselves (fork child): redisFree then skips
+ * close (REDIS_INVALID_FD is -1 on POSIX). */
+# define PL__REDIS_FORGET_FD(c) ((c)->fd = -1)
 #else
 /* 0.14: c->fd is an int. */
-# define PL__REDIS_FD(c) ((c)->fd)
+# define PL__REDIS_FD(c)        ((c)->fd)
+/* 0.14's redisFree closes only fd > 0. */
+# define PL__REDIS_FORGET_FD(c) ((c)->fd = -1)
 #endif
 
 /* A reply type check that also catches NULL. */

@@ -1,7 +1,8 @@
 /*
- * redis_lock.c -- RedisLock, the lock kind: the wait loop (proof, ping,
- * eviction), acquire, release, check, fork and open.  The overview is in
- * redis_lock.h, the design and its safety argument in DESIGN.md.
+ * redis_lock.c -- RedisLock, the lock kind: the wait loop (proof, idle
+ * check, eviction, reconnect), acquire, release, check, fork and open.  The
+ * overview is in redis_lock.h, the design and its safety argument in
+ * DESIGN.md.
  */
 #include "redis_lock.h"
 
@@ -12,66 +13,106 @@
 /* ---- the wait loop -------------------------------------------------------
  */
 
-/*
- * Dead-holder proof: CLIENT LIST ID <id> is empty once that connection is
- * gone (ids are never reused within a server run).  Sets the proof in w.
- */
-static int rl_prove_dead(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
-    const char *argv[4] = {"CLIENT", "LIST", "ID", w->bcid};
-    redisReply *r;
-    int rc;
-
-    if (!rl->client_list_ok || strcmp(w->bcid, "0") == 0)
-        return PL_OK;
-    if ((rc = pl__rl_cmd_simple(rl, 4, argv, &r, err)) != PL_OK)
-        return rc;
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-        if (r->len == 0) {
-            strcpy(w->pchan, w->bchan);
-            strcpy(w->pcid, w->bcid);
+/* The value of "field=" in one CLIENT LIST line, or NULL. */
+static const char *rl_field(const char *line, const char *field, size_t *n) {
+    size_t len = strlen(field);
+    const char *p = line;
+    while ((p = strstr(p, field)) != NULL) {
+        if ((p == line || p[-1] == ' ') && p[len] == '=') {
+            p += len + 1;
+            *n = strcspn(p, " \r\n");
+            return p;
         }
-    } else {
-        rl->client_list_ok = 0; /* no rights (ACL) or an old server */
+        p += len;
     }
-    freeReplyObject(r);
-    return PL_OK;
+    return NULL;
 }
 
-static int rl_ping(rl_t *rl, rl_wait_t *w, double now, pl_error_t *err) {
-    char msg[RL_CHAN_MAX + 64];
-    const char *argv[3] = {"PUBLISH", w->bchan, msg};
-    redisReply *r;
-    int rc;
-
-    pl__rl_random_hex(rl->nonce, 8);
-    rl->pong_seen = 0;
-    snprintf(msg, sizeof(msg), "ping %s %s", rl->nonce, rl->my_chan);
-    if ((rc = pl__rl_cmd_simple(rl, 3, argv, &r, err)) != PL_OK)
-        return rc;
-    freeReplyObject(r);
-    w->ping_out = 1;
-    w->ping_since = now;
-    return PL_OK;
-}
-
-/* The blocker did not answer for unavailable_timeout: CLIENT KILL ID with
- * its exact id, which makes it provably dead. */
+/* CLIENT KILL ID <exact id> on the command connection of generation gen,
+ * so never on a restarted server (ids restart from 1 there). */
 static int rl_evict(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     const char *argv[4] = {"CLIENT", "KILL", "ID", w->bcid};
-    redisReply *r;
-    int rc;
+    redisReply *r = NULL;
+    int rc = PL_OK;
 
-    w->ping_out = 0;
-    if (!rl->evict_stalled || w->evict_denied || strcmp(w->bcid, "0") == 0)
-        return PL_OK;
-    if ((rc = pl__rl_cmd_simple(rl, 4, argv, &r, err)) != PL_OK)
+    pthread_mutex_lock(&rl->mu);
+    if (rl->cmd != NULL && rl->cmd->err == 0 && rl->cmd_gen == w->bgen) {
+        r = redisCommandArgv(rl->cmd, 4, argv, NULL);
+        if (r == NULL)
+            rc = pl__rl_io_error(rl->cmd, "CLIENT KILL", err);
+    }
+    pthread_mutex_unlock(&rl->mu);
+    if (r == NULL)
         return rc;
     if (r->type == REDIS_REPLY_INTEGER ||
         (r->type == REDIS_REPLY_ERROR && strstr(r->str, "No such") != NULL)) {
         strcpy(w->pchan, w->bchan);
         strcpy(w->pcid, w->bcid);
+        w->evicted = 1;
     } else {
         w->evict_denied = 1; /* e.g. NOPERM: keep waiting */
+    }
+    freeReplyObject(r);
+    return PL_OK;
+}
+
+/*
+ * Every check_interval: CLIENT LIST ID <blocker's id>, on the same command
+ * connection that learnt the id (so the same server run).
+ *   - empty: that connection has ended -> proof for the next try;
+ *   - idle= at least ceil(max(my, its unavailable_timeout)) + 1 seconds
+ *     (the server counts whole seconds), the answer came fast, and no reply
+ *     was slow for that long either (time the server or we were stalled
+ *     does not count against the blocker) -> evict it.
+ * A live holder or pending writer pings its own connection several times
+ * per unavailable_timeout, and nobody else can make it look idle.
+ */
+static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
+    const char *argv[4] = {"CLIENT", "LIST", "ID", w->bcid};
+    redisReply *r = NULL;
+    double t0, t1, need, lease;
+    int rc = PL_OK;
+
+    if (!rl->client_list_ok || strcmp(w->bcid, "0") == 0)
+        return PL_OK;
+    pthread_mutex_lock(&rl->mu);
+    t0 = pl__os_monotonic();
+    if (rl->cmd != NULL && rl->cmd->err == 0 && rl->cmd_gen == w->bgen) {
+        r = redisCommandArgv(rl->cmd, 4, argv, NULL);
+        if (r == NULL)
+            rc = pl__rl_io_error(rl->cmd, "CLIENT LIST", err);
+    }
+    t1 = pl__os_monotonic();
+    pthread_mutex_unlock(&rl->mu);
+    if (r == NULL)
+        return rc; /* a stale id (new connection): the next try renews it */
+    if (t1 - t0 > RL_SLOW_SECONDS)
+        w->slow_at = t1;
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+        rl->client_list_ok = 0; /* no rights (ACL) or an old server */
+    } else if (r->len == 0) {
+        strcpy(w->pchan, w->bchan);
+        strcpy(w->pcid, w->bcid);
+    } else if (rl->evict_stalled && !w->evict_denied) {
+        size_t n = 0, un = strlen(rl->chan_prefix);
+        const char *idle = rl_field(r->str, "idle", &n);
+        const char *name = rl_field(r->str, "name", &n);
+        const char *uuid = strlen(w->bchan) > un ? w->bchan + un : "";
+        lease = rl->unavailable_timeout > w->blease ? rl->unavailable_timeout
+                                                    : w->blease;
+        need = (double)(long)lease + (lease > (double)(long)lease) + 1.0;
+        /* The name (when the ACL let it be set) must be the blocker's:
+         * one more guard against killing an unrelated connection. */
+        if (name != NULL && n > 0 &&
+            (n < strlen(uuid) ||
+             strncmp(name + n - strlen(uuid), uuid, strlen(uuid)) != 0))
+            need = 1e300;
+        idle = rl_field(r->str, "idle", &n);
+        if (idle != NULL && strtod(idle, NULL) >= need &&
+            t1 - w->slow_at >= need) {
+            freeReplyObject(r);
+            return rl_evict(rl, w, err);
+        }
     }
     freeReplyObject(r);
     return PL_OK;
@@ -86,31 +127,27 @@ static int rl_timed_out(rl_t *rl, const rl_wait_t *w, pl_error_t *err) {
                           : "pending "
                             "writer",
         w->bcid,
-        w->ping_out || w->evict_denied ? "; it did not answer pings and was "
-                                         "not evicted"
-                                       : "");
+        w->evict_denied || !rl->evict_stalled || !rl->client_list_ok
+            ? "; it was not evicted (eviction disabled, or CLIENT LIST/KILL "
+              "refused)"
+            : "");
 }
 
-/* Between two tries: proof, ping, eviction, then wait for a notification
- * or the next liveness poll. */
+/* Between two tries: heartbeat, proof or eviction, then wait for a
+ * notification or the next liveness poll. */
 static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     double now = pl__os_monotonic(), slice = RL_POLL_SECONDS;
     int rc;
 
     if (!w->forever && now >= w->deadline)
         return rl_timed_out(rl, w, err);
+    if ((rc = pl__rl_heartbeat(rl, now, err)) != PL_OK)
+        return rc;
     if (now >= w->next_check) {
         w->next_check = now + w->check_every;
-        if ((rc = rl_prove_dead(rl, w, err)) != PL_OK || w->pchan[0] != '\0')
-            return rc;
-        if (!w->ping_out && (rc = rl_ping(rl, w, now, err)) != PL_OK)
+        if ((rc = rl_judge(rl, w, err)) != PL_OK || w->pchan[0] != '\0')
             return rc;
     }
-    if (w->ping_out && rl->pong_seen)
-        w->ping_out = 0;
-    if (w->ping_out && now - w->ping_since >= rl->unavailable_timeout)
-        if ((rc = rl_evict(rl, w, err)) != PL_OK || w->pchan[0] != '\0')
-            return rc;
     if (!w->forever && w->deadline - now < slice)
         slice = w->deadline - now;
     if (w->next_check - now < slice)
@@ -120,7 +157,7 @@ static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
 
 /* Undo a failed attempt: withdraw a pending-writer entry, close sub. */
 static void rl_abandon(rl_t *rl, const rl_wait_t *w) {
-    if (w->maybe_pending) {
+    if (w->maybe_pending && rl->sub != NULL) {
         const char *args[8] = {"cancel", "x", rl->my_chan, rl->cid,
                                "",       "0", rl->ev_chan, "0"};
         long long v;
@@ -140,16 +177,44 @@ static void rl_ungrant(rl_t *rl) {
     (void)pl__rl_eval_int(rl, args, &v, &e);
 }
 
-/* In a forked child: drop the inherited connections without writing. */
-static void rl_drop_inherited(rl_t *rl) {
-    pl__rl_sub_close(rl); /* redisFree only closes our copy of the socket */
-    if (rl->cmd != NULL) {
-        redisFree(rl->cmd);
-        rl->cmd = NULL;
+/* Opens (or reopens) the command and subscription connections. */
+static int rl_open_conns(rl_t *rl, pl_error_t *err) {
+    int rc;
+    pthread_mutex_lock(&rl->mu);
+    rc = pl__rl_cmd_ensure(rl, err);
+    pthread_mutex_unlock(&rl->mu);
+    if (rc == PL_OK)
+        rc = pl__rl_sub_open(rl, err);
+    return rc;
+}
+
+/*
+ * A waiter with time left whose connection broke (server restart, a stall
+ * longer than command_timeout, maxclients): back off, reconnect, and go on
+ * waiting with a new subscription; everything known about the blocker is
+ * forgotten (it may belong to an earlier server run).  Only the deadline
+ * ends the wait.  Returns PL_OK once reconnected.
+ */
+static int rl_reconnect(rl_t *rl, rl_wait_t *w, double *backoff,
+                        pl_error_t *err) {
+    int rc = PL_ECONN;
+    for (;;) {
+        double now = pl__os_monotonic(), nap = *backoff;
+        if (!w->forever && now + nap >= w->deadline)
+            return rc; /* err holds the last cause */
+        pl__rl_sub_close(rl);
+        pl__os_sleep(nap);
+        *backoff = nap * 2 > RL_BACKOFF_MAX ? RL_BACKOFF_MAX : nap * 2;
+        if ((rc = rl_open_conns(rl, err)) == PL_OK) {
+            w->bchan[0] = w->bcid[0] = w->pchan[0] = w->pcid[0] = '\0';
+            w->bgen = 0;
+            w->maybe_pending = 0; /* that entry died with the old sub */
+            w->evict_denied = 0;
+            return PL_OK;
+        }
+        if (rc != PL_ECONN)
+            return rc;
     }
-    rl->watcher_started = 0; /* the thread exists only in the parent */
-    pthread_mutex_init(&rl->mu, NULL);
-    rl->conn_pid = pl__os_getpid();
 }
 
 static int rl_acquire(pl_lock_t *lock, double timeout, double check_interval,
@@ -158,38 +223,47 @@ static int rl_acquire(pl_lock_t *lock, double timeout, double check_interval,
     rl_wait_t w;
     pl_error_t e;
     int rc, granted = 0, may_wait = !fail_when_locked && timeout != 0;
-    double now = pl__os_monotonic();
+    double now = pl__os_monotonic(), backoff = RL_BACKOFF_MIN, t0 = now;
 
     if (rl->conn_pid != pl__os_getpid())
-        rl_drop_inherited(rl);
+        pl__rl_drop_inherited(rl);
     memset(&w, 0, sizeof(w));
     w.forever = timeout < 0;
     w.deadline = now + (timeout > 0 ? timeout : 0);
     w.check_every =
         check_interval > RL_POLL_SECONDS ? check_interval : RL_POLL_SECONDS;
     w.next_check = now + w.check_every;
-    pthread_mutex_lock(&rl->mu);
-    rc = pl__rl_cmd_ensure(rl, &e);
-    pthread_mutex_unlock(&rl->mu);
-    if (rc == PL_OK)
-        rc = pl__rl_sub_open(rl, &e);
-    if (rc != PL_OK)
+    w.slow_at = now;
+    if ((rc = rl_open_conns(rl, &e)) != PL_OK)
         return pl__lock_fail_from(lock, &e);
     for (;;) {
-        if ((rc = pl__rl_try(rl, &w, may_wait, &granted, &e)) != PL_OK ||
-            granted)
+        t0 = pl__os_monotonic();
+        rc = pl__rl_try(rl, &w, may_wait, &granted, &e);
+        now = pl__os_monotonic();
+        if (now - t0 > RL_SLOW_SECONDS)
+            w.slow_at = now;
+        if (rc == PL_OK && granted)
             break;
-        if (!may_wait) {
+        if (rc == PL_OK && !may_wait) {
             rc = pl__error_set(&e, PL_ELOCKED, 0,
                                "redis lock %s: held by another owner",
                                lock->path);
             break;
         }
-        if ((rc = rl_wait_step(rl, &w, &e)) != PL_OK)
+        if (rc == PL_OK)
+            rc = rl_wait_step(rl, &w, &e);
+        if (rc == PL_ECONN && may_wait)
+            rc = rl_reconnect(rl, &w, &backoff, &e);
+        if (rc != PL_OK)
             break;
     }
-    if (rc == PL_OK && (rc = pl__rl_watch_start(rl, &e)) != PL_OK)
-        rl_ungrant(rl);
+    if (rc == PL_OK) {
+        /* The script saw our subscription alive after t0. */
+        if (t0 > rl->hb_ok)
+            rl->hb_ok = t0;
+        if ((rc = pl__rl_watch_start(rl, &e)) != PL_OK)
+            rl_ungrant(rl);
+    }
     if (rc != PL_OK) {
         rl_abandon(rl, &w);
         return pl__lock_fail_from(lock, &e);
@@ -255,12 +329,15 @@ static int rl_check(pl_lock_t *lock) {
 }
 
 static void rl_forget(pl_lock_t *lock) {
-    rl_drop_inherited(lock->impl);
+    pl__rl_drop_inherited(lock->impl);
 }
 
 static void rl_free(rl_t *rl) {
     if (rl == NULL)
         return;
+    pl__rl_unregister(rl);
+    if (rl->conn_pid != pl__os_getpid())
+        pl__rl_drop_inherited(rl); /* a child: never write on them */
     pl__rl_sub_close(rl);
     if (rl->cmd != NULL)
         redisFree(rl->cmd);
@@ -345,8 +422,17 @@ static int rl_new(rl_t **out, const char *name, const pl_redis_options_t *o) {
     rl->on_lost = o->on_lost;
     rl->on_lost_arg = o->on_lost_arg;
     rl->client_list_ok = 1;
+    /* The holder's own deadline: half of its unavailable_timeout, which is
+     * recorded with the grant so no waiter evicts it sooner (DESIGN.md
+     * 4.4); heartbeats four times per deadline. */
+    rl->deadline = o->unavailable_timeout / 2;
+    rl->hb_every = rl->deadline / 4;
+    snprintf(rl->lease_ms, sizeof(rl->lease_ms), "%.0f",
+             o->unavailable_timeout * 1000.0 + 0.5);
+    strcpy(rl->run, "-");
     rl->conn_pid = pl__os_getpid();
     rl_names(rl, name);
+    pl__rl_register(rl);
     *out = rl;
     return PL_OK;
 }

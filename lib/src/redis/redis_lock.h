@@ -15,22 +15,23 @@
  *     for exactly that (channel, client id).  A grant also requires that the
  *     caller's own channel is subscribed, so every grant is bound to a live
  *     connection.  It writes the owner record (channel, client id, token) and
- *     returns a fencing token from an INCR counter that starts from the
- *     server's TIME in microseconds when missing (monotonic across restarts
- *     without persistence).
+ *     returns a fencing token max(INCR counter, server TIME in us), so
+ *     tokens grow across restarts with or without persistence.  Records
+ *     carry the server run id; one from an earlier run is dead.
  *   - Release is compare-and-delete by (channel, token) plus PUBLISH on the
  *     event channel: waiters wake by notification and re-run the script.
  *     Death publishes nothing, so waiters also re-run the script every
  *     RL_POLL_SECONDS (5 ms): that is how a SIGKILLed holder is replaced in
  *     milliseconds.  Cost: one EVALSHA per waiter per 5 ms.
- *   - Dead-holder proof: every check_interval a waiter asks CLIENT LIST ID
- *     <holder's id>; an empty answer proves the holder's connection is gone
- *     even if a foreign subscriber keeps its channel "alive".  A stalled
- *     holder (SIGSTOP) gets "ping"s on its channel; without a "pong" for
- *     unavailable_timeout it is evicted by CLIENT KILL ID <its exact id>
- *     (never by name) if evict_stalled, which is again a proof.
- *   - The holder's watcher thread reads its sub connection: it answers pings
- *     (over the command connection, under a mutex) and turns EOF into "lost"
+ *   - Heartbeat: every connection PINGs its sub connection (sub.c).  Every
+ *     check_interval a waiter asks CLIENT LIST ID <holder's id>: an empty
+ *     answer proves the holder's connection is gone; an idle time of more
+ *     than the holder's unavailable_timeout (not counting time the server
+ *     was stalled) gets it evicted by CLIENT KILL ID <its exact id> if
+ *     evict_stalled, which is again a proof.
+ *   - The holder's watcher thread reads its sub connection and turns EOF,
+ *     or no heartbeat answer within its deadline (half its
+ *     unavailable_timeout: before any waiter may evict it), into "lost"
  *     (on_lost callback, pl_lock_check and release give PL_ELOST).
  *   - Shared mode: readers in a hash; a waiting writer registers as pending
  *     writer, and new readers wait while a live pending writer exists, so
@@ -38,17 +39,16 @@
  *     by the same NUMSUB rule.
  *
  * Threads: the user's thread owns the object; the watcher thread exists only
- * while held and touches only the sub connection (which it owns) and the
- * command connection under rl->mu.  Fork: a child never writes on inherited
- * sockets; it only closes its copies.
+ * while held and touches only the sub connection (which it owns).  Fork: a
+ * pthread_atfork handler closes every inherited Redis socket in the child
+ * without writing on it.
  *
  * The code is split along its sections, as posix/ is:
  *   redis_lock.h   this overview, the object, what the files share
  *   script.c       the Lua script that arbitrates, EVALSHA, one acquire try
  *   conn.c         connecting, AUTH, replies and errors, the command connection
  *   sub.c          the subscription connection and the holder's watcher
- *   redis_lock.c   the lock kind: wait loop, acquire, release, check, fork,
- * open
+ *   redis_lock.c   the lock kind: wait loop, acquire, release, check, open
  */
 #ifndef PL_REDIS_LOCK_H
 #define PL_REDIS_LOCK_H
@@ -69,6 +69,13 @@
 #define RL_CHAN_MAX (RL_KEY_MAX + 40)  /* "pl:{NAME}:h:<32 hex>" */
 #define RL_ID_MAX   24
 
+/* A reply slower than this means the server (or we) stalled: the waiter
+ * does not judge a blocker's idle time across it (DESIGN.md §5). */
+#define RL_SLOW_SECONDS 0.1
+/* Reconnect backoff of a waiter with time left (first and largest step). */
+#define RL_BACKOFF_MIN 0.01
+#define RL_BACKOFF_MAX 1.0
+
 typedef struct rl {
     pl_lock_t *lock;
     /* options; strings owned */
@@ -83,24 +90,30 @@ typedef struct rl {
     char ev_chan[RL_KEY_MAX];
     char chan_prefix[RL_KEY_MAX]; /* "pl:{NAME}:h:" */
     char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
+    char lease_ms[RL_ID_MAX];     /* unavailable_timeout in ms, recorded */
     /* command connection, shared with the watcher under mu */
     pthread_mutex_t mu;
     redisContext *cmd;
     char sha[48];
-    long conn_pid; /* process that opened the connections */
+    char run[48];          /* server run_id seen by cmd ("-" unknown) */
+    unsigned long cmd_gen; /* bumped on every (re)connect of cmd */
+    long conn_pid;         /* process that opened the connections */
     int client_list_ok;
     /* subscription connection of the current attempt or grant */
     redisContext *sub;
     char my_chan[RL_CHAN_MAX];
     char cid[RL_ID_MAX];
-    char nonce[40];
-    int pong_seen;
+    /* heartbeat on sub (PING; its reply proves the server still had this
+     * connection after hb_sent); hb_sent 0 = none outstanding */
+    double hb_sent, hb_ok, hb_every, deadline;
     /* held */
     char tok[RL_ID_MAX];
     pthread_t watcher;
     int watcher_started;
     atomic_int stop;
     atomic_int lost;
+    /* fork registry (conn.c) */
+    struct rl *reg_next, *reg_prev;
 } rl_t;
 
 /* What a waiter knows about the connection that blocks it. */
@@ -109,11 +122,13 @@ typedef struct rl_wait {
     double deadline, next_check, check_every;
     char bchan[RL_CHAN_MAX], bcid[RL_ID_MAX];
     char bkind;
-    int ping_out;
-    double ping_since;
+    double blease;      /* blocker's recorded unavailable_timeout */
+    unsigned long bgen; /* cmd generation of the try that named it */
+    double slow_at;     /* last time a reply was slow (a stall) */
     char pchan[RL_CHAN_MAX], pcid[RL_ID_MAX]; /* proof for the next try */
     int maybe_pending;
     int evict_denied;
+    int evicted; /* we ran CLIENT KILL on the blocker */
 } rl_wait_t;
 
 /* ---- conn.c -------------------------------------------------------------- */
@@ -130,6 +145,9 @@ int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
                     pl_error_t *err);
 int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
                       pl_error_t *err);
+void pl__rl_register(rl_t *rl);
+void pl__rl_unregister(rl_t *rl);
+void pl__rl_drop_inherited(rl_t *rl);
 
 /* ---- script.c ------------------------------------------------------------ */
 void pl__rl_queue_script_load(redisContext *c);
@@ -147,5 +165,6 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err);
 int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err);
 int pl__rl_watch_start(rl_t *rl, pl_error_t *err);
 void pl__rl_watch_stop(rl_t *rl);
+int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err);
 
 #endif /* PL_REDIS_LOCK_H */

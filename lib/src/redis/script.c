@@ -6,21 +6,29 @@
 #include "redis_lock.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* clang-format off */
 /*
- * KEYS: 1 owner hash {chan, cid, tok}; 2 readers hash chan -> "cid tok";
- *       3 pending writers hash chan -> cid; 4 fencing counter.
+ * KEYS: 1 owner hash {chan, cid, tok, run, u}; 2 readers hash chan ->
+ *       "cid tok run u"; 3 pending writers hash chan -> "cid run u";
+ *       4 fencing counter.
  * ARGV: 1 op (acq|rel|chk|cancel); 2 mode (x|s); 3 my channel; 4 my client
  *       id; 5 my token (rel/chk) or proof channel (acq); 6 proof client id;
- *       7 event channel; 8 "1" = may register as pending writer.
- * acq returns {1, token} granted, {0, chan, cid, kind} blocked by a live
- * holder (kind x owner, s reader, p pending writer), {-1} my channel has no
- * subscriber.
+ *       7 event channel; 8 "1" = may register as pending writer; 9 the
+ *       server's run id as my command connection saw it ("-" unknown);
+ *       10 my unavailable_timeout in ms (recorded: waiters never evict me
+ *       sooner than that, DESIGN.md §4.4).
+ * acq returns {1, token} granted, {0, chan, cid, kind, u} blocked by a live
+ * holder (kind x owner, s reader, p pending writer; u its recorded
+ * unavailable_timeout in ms), {-1} my channel has no subscriber.
+ * A record written in an earlier server run (run id differs, both known)
+ * is dead: its connection ended with that run, and its client id may now
+ * name an unrelated connection.
  */
 static const char RL_SCRIPT[] =
-"local op, mode, me = ARGV[1], ARGV[2], ARGV[3]\n"
+"local op, mode, me, run = ARGV[1], ARGV[2], ARGV[3], ARGV[9]\n"
 "local function alive(ch)\n"
 "  return redis.call('PUBSUB', 'NUMSUB', ch)[2] > 0\n"
 "end\n"
@@ -31,7 +39,7 @@ static const char RL_SCRIPT[] =
 "    held = o[1] == me and o[2] == ARGV[5]\n"
 "  else\n"
 "    local v = redis.call('HGET', KEYS[2], me)\n"
-"    held = v and string.match(v, '^%d+ (%d+)$') == ARGV[5]\n"
+"    held = v and string.match(v, '^%d+ (%d+)') == ARGV[5]\n"
 "  end\n"
 "  if not held then return 0 end\n"
 "  if op == 'chk' then\n"
@@ -52,57 +60,67 @@ static const char RL_SCRIPT[] =
 "if op ~= 'acq' then return redis.error_reply('ERR portalock: bad op') end\n"
 "if not alive(me) then return {-1} end\n"
 "local pchan, pcid = ARGV[5], ARGV[6]\n"
-"local function dead(ch, cid)\n"
-"  return cid == nil or (ch == pchan and cid == pcid) or not alive(ch)\n"
+"local function dead(ch, cid, r)\n"
+"  if cid == nil or (ch == pchan and cid == pcid) then return true end\n"
+"  if r and r ~= '-' and run ~= '-' and r ~= run then return true end\n"
+"  return not alive(ch)\n"
 "end\n"
 "local function next_token()\n"
-"  if redis.call('EXISTS', KEYS[4]) == 0 then\n"
-"    local t = redis.call('TIME')\n"
-"    redis.call('SET', KEYS[4], t[1] .. string.format('%06d', tonumber(t[2])))\n"
+"  local t = redis.call('TIME')\n"
+"  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+"  local v = redis.call('INCR', KEYS[4])\n"
+"  if v < floor then\n"
+"    v = floor\n"
+"    redis.call('SET', KEYS[4], string.format('%.0f', v))\n"
 "  end\n"
-"  return string.format('%.0f', redis.call('INCR', KEYS[4]))\n"
+"  return string.format('%.0f', v)\n"
 "end\n"
 "local pruned = false\n"
-"local o = redis.call('HMGET', KEYS[1], 'chan', 'cid', 'tok')\n"
+"local o = redis.call('HMGET', KEYS[1], 'chan', 'cid', 'tok', 'run', 'u')\n"
 "if o[1] then\n"
 "  if o[1] == me then return {1, o[3]} end\n"
-"  if dead(o[1], o[2]) then\n"
+"  if dead(o[1], o[2], o[4] or '-') then\n"
 "    redis.call('DEL', KEYS[1]); o[1] = false; pruned = true\n"
 "  end\n"
 "end\n"
 "local reader\n"
 "local rd = redis.call('HGETALL', KEYS[2])\n"
 "for i = 1, #rd, 2 do\n"
-"  local cid, tok = string.match(rd[i + 1], '^(%d+) (%d+)$')\n"
+"  local cid, tok, r, u = string.match(rd[i + 1], '^(%d+) (%d+) (%S+) (%d+)$')\n"
 "  if rd[i] == me and tok then return {1, tok} end\n"
-"  if dead(rd[i], cid) then\n"
+"  if dead(rd[i], cid, r) then\n"
 "    redis.call('HDEL', KEYS[2], rd[i]); pruned = true\n"
-"  elseif not reader then reader = {rd[i], cid} end\n"
+"  elseif not reader then reader = {rd[i], cid, u} end\n"
 "end\n"
 "local writer\n"
 "local pd = redis.call('HGETALL', KEYS[3])\n"
 "for i = 1, #pd, 2 do\n"
 "  if pd[i] ~= me then\n"
-"    if dead(pd[i], string.match(pd[i + 1], '^%d+$')) then\n"
+"    local cid, r, u = string.match(pd[i + 1], '^(%d+) (%S+) (%d+)$')\n"
+"    if dead(pd[i], cid, r) then\n"
 "      redis.call('HDEL', KEYS[3], pd[i]); pruned = true\n"
-"    elseif not writer then writer = {pd[i], pd[i + 1]} end\n"
+"    elseif not writer then writer = {pd[i], cid, u} end\n"
 "  end\n"
 "end\n"
 "if pruned then redis.call('PUBLISH', ARGV[7], 'pruned') end\n"
-"if o[1] then return {0, o[1], o[2], 'x'} end\n"
+"if o[1] then return {0, o[1], o[2], 'x', o[5] or '0'} end\n"
 "if mode == 'x' then\n"
 "  if reader then\n"
-"    if ARGV[8] == '1' then redis.call('HSET', KEYS[3], me, ARGV[4]) end\n"
-"    return {0, reader[1], reader[2], 's'}\n"
+"    if ARGV[8] == '1' then\n"
+"      redis.call('HSET', KEYS[3], me, ARGV[4] .. ' ' .. run .. ' ' .. ARGV[10])\n"
+"    end\n"
+"    return {0, reader[1], reader[2], 's', reader[3]}\n"
 "  end\n"
 "  redis.call('HDEL', KEYS[3], me)\n"
 "  local tok = next_token()\n"
-"  redis.call('HSET', KEYS[1], 'chan', me, 'cid', ARGV[4], 'tok', tok)\n"
+"  redis.call('HSET', KEYS[1], 'chan', me, 'cid', ARGV[4], 'tok', tok,\n"
+"             'run', run, 'u', ARGV[10])\n"
 "  return {1, tok}\n"
 "end\n"
-"if writer then return {0, writer[1], writer[2], 'p'} end\n"
+"if writer then return {0, writer[1], writer[2], 'p', writer[3]} end\n"
 "local tok = next_token()\n"
-"redis.call('HSET', KEYS[2], me, ARGV[4] .. ' ' .. tok)\n"
+"redis.call('HSET', KEYS[2], me,\n"
+"           ARGV[4] .. ' ' .. tok .. ' ' .. run .. ' ' .. ARGV[10])\n"
 "return {1, tok}\n";
 /* clang-format on */
 
@@ -128,7 +146,7 @@ int pl__rl_read_sha(rl_t *rl, redisContext *c, pl_error_t *err) {
  * restarted server or SCRIPT FLUSH).  Caller holds rl->mu. */
 static int rl_eval_once(rl_t *rl, const char **args, redisReply **out,
                         pl_error_t *err) {
-    const char *argv[16];
+    const char *argv[17];
     int i, rc, attempt;
 
     argv[0] = "EVALSHA";
@@ -137,9 +155,14 @@ static int rl_eval_once(rl_t *rl, const char **args, redisReply **out,
         argv[3 + i] = rl->keys[i];
     for (i = 0; i < 8; i++)
         argv[7 + i] = args[i];
+    argv[16] = rl->lease_ms;
     for (attempt = 0; attempt < 2; attempt++) {
+        if ((rc = pl__rl_cmd_ensure(rl, err)) != PL_OK)
+            return rc;
+        /* the run id of the very connection that runs the script */
         argv[1] = rl->sha;
-        if ((rc = pl__rl_cmd_argv(rl, 15, argv, out, err)) != PL_OK)
+        argv[15] = rl->run;
+        if ((rc = pl__rl_cmd_argv(rl, 17, argv, out, err)) != PL_OK)
             return rc;
         if ((*out)->type != REDIS_REPLY_ERROR ||
             strncmp((*out)->str, "NOSCRIPT", 8) != 0)
@@ -198,13 +221,17 @@ const char *pl__rl_mode(const rl_t *rl) {
     return rl->shared ? "s" : "x";
 }
 
-/* Records who blocks us; a new blocker restarts the ping clock. */
-static int rl_note_blocker(rl_wait_t *w, const redisReply *r, pl_error_t *err) {
+/* Records who blocks us, its recorded unavailable_timeout, and on which
+ * command connection we learnt it (gen): a CLIENT KILL or a proof is only
+ * ever made on that same connection, so never across a server restart. */
+static int rl_note_blocker(rl_wait_t *w, const redisReply *r, unsigned long gen,
+                           pl_error_t *err) {
     const redisReply *ch = r->element[1], *cid = r->element[2],
-                     *kind = r->element[3];
+                     *kind = r->element[3], *lease = r->element[4];
     if (!PL__REPLY_IS(ch, REDIS_REPLY_STRING) ||
         !PL__REPLY_IS(cid, REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(kind, REDIS_REPLY_STRING))
+        !PL__REPLY_IS(kind, REDIS_REPLY_STRING) ||
+        !PL__REPLY_IS(lease, REDIS_REPLY_STRING))
         return pl__error_set(err, PL_EPROTO, 0,
                              "redis lock script: bad blocker reply");
     if (strcmp(ch->str, w->bchan) != 0 || strcmp(cid->str, w->bcid) != 0) {
@@ -212,8 +239,10 @@ static int rl_note_blocker(rl_wait_t *w, const redisReply *r, pl_error_t *err) {
             pl__rl_copy(w->bcid, sizeof(w->bcid), cid->str, cid->len) != 0)
             return pl__error_set(err, PL_EPROTO, 0,
                                  "redis lock script: blocker name too long");
-        w->ping_out = 0;
+        w->evict_denied = 0;
     }
+    w->blease = strtod(lease->str, NULL) / 1000.0;
+    w->bgen = gen;
     w->bkind = kind->str[0];
     return PL_OK;
 }
@@ -242,8 +271,8 @@ int pl__rl_try(rl_t *rl, rl_wait_t *w, int may_wait, int *granted,
              pl__rl_copy(rl->tok, sizeof(rl->tok), r->element[1]->str,
                          r->element[1]->len) == 0)
         *granted = 1;
-    else if (status == 0 && r->elements == 4)
-        rc = rl_note_blocker(w, r, err);
+    else if (status == 0 && r->elements == 5)
+        rc = rl_note_blocker(w, r, rl->cmd_gen, err);
     else if (status == -1)
         rc = pl__error_set(err, PL_ECONN, 0,
                            "redis lock %s: our subscription connection is "

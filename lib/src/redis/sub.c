@@ -91,59 +91,48 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
         return rc;
     }
     rl->sub = c;
-    rl->pong_seen = 0;
-    rl->nonce[0] = '\0';
+    rl->hb_ok = pl__os_monotonic(); /* subscribed: alive after this */
+    rl->hb_sent = 0;
     return PL_OK;
 }
 
-/* "ping <nonce> <reply channel>" (the channel last: lock names may contain
- * spaces): answer "pong <nonce>" on the reply channel, which must be one of
- * this lock's holder channels. */
-static void rl_answer_ping(rl_t *rl, const char *payload) {
-    char msg[64];
-    const char *nonce = payload + 5, *reply = strchr(nonce, ' ');
-    const char *argv[3] = {"PUBLISH", NULL, msg};
-    size_t n;
-    redisReply *r;
-    pl_error_t e;
+/*
+ * Heartbeat: a PING on the sub connection (allowed while subscribed; the
+ * reply is ["pong", ""]) every hb_every, one at a time.  It serves twice:
+ *   - the server updates the connection's last interaction, which is what
+ *     a waiter reads (CLIENT LIST ID <cid> idle=) before evicting: a live
+ *     holder is never idle for long, and no PUBLISH of anybody else's can
+ *     make it look idle (DESIGN.md 5);
+ *   - its reply tells the holder the server still had this connection
+ *     after hb_sent; without one for rl->deadline the holder declares
+ *     itself lost, before any waiter may evict it (DESIGN.md 4.4).
+ */
+int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err) {
+    const char *argv[1] = {"PING"};
+    int done = 0;
 
-    if (reply == NULL || (n = (size_t)(reply - nonce)) == 0 || n > 32)
-        return;
-    reply++;
-    if (strncmp(reply, rl->chan_prefix, strlen(rl->chan_prefix)) != 0)
-        return;
-    snprintf(msg, sizeof(msg), "pong %.*s", (int)n, nonce);
-    argv[1] = reply;
-    pthread_mutex_lock(&rl->mu);
-    /* A second try on a fresh connection if the command connection broke:
-     * an unanswered ping is how a live holder gets evicted. */
-    for (n = 0; n < 2; n++)
-        if (pl__rl_cmd_argv(rl, 3, argv, &r, &e) == PL_OK) {
-            freeReplyObject(r);
-            break;
-        }
-    pthread_mutex_unlock(&rl->mu);
+    if (rl->hb_sent != 0 || now - rl->hb_ok < rl->hb_every)
+        return PL_OK;
+    redisAppendCommandArgv(rl->sub, 1, argv, NULL);
+    while (!done)
+        if (redisBufferWrite(rl->sub, &done) != REDIS_OK)
+            return pl__rl_io_error(rl->sub, "subscription heartbeat", err);
+    rl->hb_sent = now;
+    return PL_OK;
 }
 
-/* One pubsub message on the sub connection. */
-static void rl_on_message(rl_t *rl, const redisReply *r) {
-    const char *ch, *payload;
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        !PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) ||
-        strcmp(r->element[0]->str, "message") != 0)
-        return; /* (un)subscribe confirmations and the like */
-    ch = r->element[1]->str;
-    payload = r->element[2]->str;
-    if (strcmp(ch, rl->my_chan) != 0)
-        return; /* the event channel: receiving it was the wake-up */
-    if (strncmp(payload, "ping ", 5) == 0)
-        rl_answer_ping(rl, payload);
-    else if (strncmp(payload, "pong ", 5) == 0 && rl->nonce[0] != '\0' &&
-             strcmp(payload + 5, rl->nonce) == 0)
-        rl->pong_seen = 1;
+/* One reply on the sub connection: a heartbeat answer or a message.
+ * Messages need no handling: one on the event channel was the wake-up,
+ * and anything published on our own channel is ignored (no one can make
+ * us do work or look dead by publishing). */
+static void rl_on_reply(rl_t *rl, const redisReply *r) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING) &&
+        strcmp(r->element[0]->str, "pong") == 0 && rl->hb_sent != 0) {
+        if (rl->hb_sent > rl->hb_ok)
+            rl->hb_ok = rl->hb_sent;
+        rl->hb_sent = 0;
+    }
 }
 
 /* Handles every reply already buffered on the sub connection. */
@@ -155,7 +144,7 @@ static int rl_sub_drain(rl_t *rl, pl_error_t *err) {
                                  "redis subscription: protocol error");
         if (r == NULL)
             return PL_OK;
-        rl_on_message(rl, r);
+        rl_on_reply(rl, r);
         freeReplyObject(r);
     }
 }
@@ -187,13 +176,45 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
 /* ---- the holder's watcher thread -----------------------------------------
  */
 
+/*
+ * Reads sub while held: EOF or an error means the server closed the
+ * connection (lost); no heartbeat answer for rl->deadline means we can no
+ * longer know that we hold it (partition, or a server stall we cannot tell
+ * from one), so we say lost before any waiter may evict us.  The connection
+ * stays open until release: nobody else is granted while it lives.
+ */
 static void *rl_watch(void *arg) {
     rl_t *rl = arg;
     pl_error_t e;
+    /* From the grant on (the thread itself may start late). */
+    double fresh_after = 0, grace_until = 0, last = rl->hb_ok, planned = 0;
 
-    while (!atomic_load(&rl->stop))
-        if (pl__rl_sub_pump(rl, -1, &e) != PL_OK)
+    while (!atomic_load(&rl->stop)) {
+        double now = pl__os_monotonic(), left, wait;
+        /* Overslept (the process was stopped or starved): we could not
+         * have said "lost" in time anyway, so instead of guessing, ask: a
+         * heartbeat sent after waking and answered within the deadline
+         * proves the connection (and so the grant) survived the gap. */
+        if (now - last > planned + RL_SLOW_SECONDS &&
+            now - rl->hb_ok >= rl->deadline) {
+            fresh_after = now;
+            grace_until = now + rl->deadline;
+        }
+        left = rl->hb_ok + rl->deadline - now;
+        if (left <= 0 && (now >= grace_until || rl->hb_ok >= fresh_after))
             break;
+        if (left <= 0)
+            left = grace_until - now;
+        if (pl__rl_heartbeat(rl, now, &e) != PL_OK)
+            break;
+        wait = rl->hb_sent != 0 ? left : rl->hb_ok + rl->hb_every - now;
+        if (wait > left)
+            wait = left;
+        planned = wait > 0 ? wait : 0;
+        last = now;
+        if (pl__rl_sub_pump(rl, planned, &e) != PL_OK)
+            break;
+    }
     if (!atomic_load(&rl->stop)) {
         atomic_store(&rl->lost, 1);
         if (rl->on_lost != NULL)

@@ -20,7 +20,7 @@ static const entry_t table[] = {PL_ERR_MAP(PLT_ENTRY)};
 TestSuite(errors, .timeout = 10.);
 
 Test(errors, every_code_has_its_message) {
-    cr_assert(eq(int, N_ENTRIES, 20));
+    cr_assert(eq(int, N_ENTRIES, 23));
     for (int i = 0; i < N_ENTRIES; i++)
         cr_expect(
             eq(str, (char *)pl_strerror(table[i].code), (char *)table[i].msg),
@@ -50,6 +50,9 @@ Test(errors, enum_values_match_the_table) {
     cr_expect(eq(int, PL_ETIMEDOUT, -3));
     cr_expect(eq(int, PL_EFORKED, -14));
     cr_expect(eq(int, PL_EHELD, -20));
+    cr_expect(eq(int, PL_EUPGRADE, -21));
+    cr_expect(eq(int, PL_EBUSY, -22));
+    cr_expect(eq(int, PL_EINTR, -23));
 }
 
 Test(errors, success_is_described) {
@@ -58,7 +61,8 @@ Test(errors, success_is_described) {
 }
 
 Test(errors, unknown_codes_are_never_null) {
-    static const int unknown[] = {1, 5, -21, -100, 12345, -2147483647 - 1};
+    const int unknown[] = {1,    5,     -(N_ENTRIES + 1),
+                           -100, 12345, -2147483647 - 1};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         const char *s = pl_strerror(unknown[i]);
         const char *n = pl_err_name(unknown[i]);

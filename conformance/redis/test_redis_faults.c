@@ -1,0 +1,937 @@
+/*
+ * test_redis_faults.c -- scripted fault tests for the Redis lock (issue 8):
+ * each case reproduces a way a second process could take the lock while
+ * the first still believed it held it, a token could repeat, a healthy
+ * holder could be evicted, or an error was useless, and checks the fix.
+ *
+ * Every case runs its own throw-away redis-server on a free 127.0.0.1 port
+ * (so stalls, restarts, ACLs and maxclients touch nobody else), started in
+ * the foreground by this process and killed by its pid.  The partition
+ * case (a network namespace) is conformance/redis/partition.sh.
+ *
+ * Short forms here (ctest conformance.redis.faults); stress/redis_faults.sh
+ * repeats the timing-sensitive ones for the before/after figures.  Time
+ * bounds are generous (a shared 2-core machine) and say why.
+ */
+#include "portalock.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------- */
+
+typedef struct srv {
+    int port;
+    char dir[256];
+    pid_t pid;
+} srv_t;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(double s) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    cr_assert(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static redisContext *raw(int port) {
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c != NULL && c->err == 0)
+        redisSetTimeout(c, tv);
+    return c;
+}
+
+static redisContext *raw_ok(int port) {
+    redisContext *c = raw(port);
+    cr_assert(c != NULL && c->err == 0, "connect 127.0.0.1:%d: %s", port,
+              c != NULL ? c->errstr : "out of memory");
+    return c;
+}
+
+/* Runs one command on a fresh connection; returns its reply (caller frees). */
+static redisReply *cmd1(int port, const char *fmt, const char *arg) {
+    redisContext *c = raw_ok(port);
+    redisReply *r = redisCommand(c, fmt, arg);
+    redisFree(c);
+    return r;
+}
+
+static void srv_wait_ready(srv_t *s) {
+    int i;
+    for (i = 0; i < 200; i++) {
+        redisContext *c = raw(s->port);
+        if (c != NULL && c->err == 0) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+            if (r != NULL)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return;
+        } else if (c != NULL) {
+            redisFree(c);
+        }
+        nap(0.025);
+    }
+    cr_assert_fail("redis-server on port %d did not answer in 5 s (log %s/log)",
+                   s->port, s->dir);
+}
+
+/* Starts (or restarts, same port and dir) a foreground redis-server with
+ * extra arguments (NULL-terminated). */
+static void srv_start(srv_t *s, const char *const *extra) {
+    char port[16], log[300];
+    const char *argv[40];
+    int n = 0, i;
+
+    if (s->dir[0] == '\0') {
+        const char *t = getenv("TMPDIR");
+        snprintf(s->dir, sizeof(s->dir), "%s/plrf.XXXXXX",
+                 t != NULL && t[0] != '\0' ? t : "/tmp");
+        cr_assert(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+        s->port = free_port();
+    }
+    snprintf(port, sizeof(port), "%d", s->port);
+    snprintf(log, sizeof(log), "%s/log", s->dir);
+    argv[n++] = "redis-server";
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--port";
+    argv[n++] = port;
+    argv[n++] = "--dir";
+    argv[n++] = s->dir;
+    argv[n++] = "--logfile";
+    argv[n++] = log;
+    argv[n++] = "--appendonly";
+    argv[n++] = "no";
+    argv[n++] = "--enable-debug-command";
+    argv[n++] = "local";
+    for (i = 0; extra != NULL && extra[i] != NULL && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    s->pid = fork();
+    cr_assert(s->pid >= 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    srv_wait_ready(s);
+}
+
+static void srv_kill(srv_t *s, int sig) {
+    int st;
+    if (s->pid > 0) {
+        kill(s->pid, sig);
+        waitpid(s->pid, &st, 0);
+        s->pid = 0;
+    }
+}
+
+static const char *save_none[] = {"--save", "", NULL};
+
+static pl_redis_options_t opts(int port) {
+    pl_redis_options_t o;
+    pl_redis_options_init(&o);
+    o.port = port;
+    return o;
+}
+
+static atomic_int lost_calls;
+static void count_lost(pl_lock_t *lock, int reason, void *arg) {
+    (void)lock;
+    (void)arg;
+    if (reason == PL_ELOST)
+        atomic_fetch_add(&lost_calls, 1);
+}
+
+/* The client id the owner record names ("" if none). */
+static void owner_field(int port, const char *name, const char *field,
+                        char *out, size_t len) {
+    redisContext *c = raw_ok(port);
+    redisReply *r = redisCommand(c, "HGET pl:{%s}:owner %s", name, field);
+    out[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_STRING)
+        snprintf(out, len, "%s", r->str);
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A child process that opens the lock with o, acquires it, writes its
+ * token to the pipe and waits to be killed. */
+static pid_t holder_child(const char *name, const pl_redis_options_t *o,
+                          unsigned long long *token) {
+    int fds[2];
+    pid_t pid;
+    cr_assert(pipe(fds) == 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        pl_lock_t *h;
+        unsigned long long t;
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        close(fds[0]);
+        if (pl_redis_lock_open(&h, name, o) != PL_OK ||
+            pl_lock_acquire_with(h, 10, PL_UNSET, -1) != PL_OK)
+            _exit(1);
+        t = pl_lock_fencing_token(h);
+        if (write(fds[1], &t, sizeof(t)) != (ssize_t)sizeof(t))
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    cr_assert(read(fds[0], token, sizeof(*token)) == (ssize_t)sizeof(*token),
+              "holder did not acquire");
+    close(fds[0]);
+    return pid;
+}
+
+static void reap(pid_t pid) {
+    int st;
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+/* Is the connection with this client id still open on the server? */
+static int client_alive(int port, const char *cid) {
+    redisReply *r = cmd1(port, "CLIENT LIST ID %s", cid);
+    int alive = r != NULL && r->type == REDIS_REPLY_STRING && r->len > 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    return alive;
+}
+
+TestSuite(redis_faults, .timeout = 90);
+
+/* ---- 1: tokens after a crash-restart with RDB persistence ---------------- */
+
+/* BGSAVE, three more grants, kill -9, restart from the snapshot: the next
+ * token must exceed all three (it used to repeat them). */
+Test(redis_faults, tokens_grow_across_crash_restart_with_rdb) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    unsigned long long top = 0, t;
+    redisReply *r;
+    int i;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    cr_assert(pl_redis_lock_open(&l, "rdb", &o) == PL_OK);
+    cr_assert(pl_lock_acquire(l) == PL_OK, "%s", pl_lock_errmsg(l));
+    cr_assert(pl_lock_release(l) == PL_OK);
+    r = cmd1(s.port, "SAVE%s", ""); /* the snapshot (BGSAVE, synchronously) */
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "SAVE");
+    freeReplyObject(r);
+    for (i = 0; i < 3; i++) {
+        cr_assert(pl_lock_acquire(l) == PL_OK, "%s", pl_lock_errmsg(l));
+        t = pl_lock_fencing_token(l);
+        cr_assert(t > top);
+        top = t;
+        cr_assert(pl_lock_release(l) == PL_OK);
+    }
+    srv_kill(&s, SIGKILL);
+    srv_start(&s, save_none); /* loads dump.rdb */
+    r = cmd1(s.port, "EXISTS pl:{%s}:fence", "rdb");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1,
+              "the snapshot did not restore the counter: the case is void");
+    freeReplyObject(r);
+    for (i = 0; i < 3; i++) {
+        int rc = pl_lock_acquire_with(l, 5, PL_UNSET, -1);
+        cr_assert(rc == PL_OK, "%s", pl_lock_errmsg(l));
+        t = pl_lock_fencing_token(l);
+        cr_expect(t > top, "token %llu after the restart <= %llu before it", t,
+                  top);
+        top = t > top ? t : top;
+        cr_assert(pl_lock_release(l) == PL_OK);
+    }
+    pl_lock_close(l);
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 3: a Redis stall must not evict a healthy holder -------------------- */
+
+/* A 1.5 s DEBUG SLEEP while the waiter is checking.  Before: the waiter
+ * (unavailable_timeout 1) evicted the holder at once when Redis woke up.
+ * Now the stall does not count against the holder: no eviction, the
+ * holder's connection survives.  A holder whose own deadline (half its
+ * unavailable_timeout) is shorter than the stall reports itself lost (it
+ * cannot tell a stall from a partition) but is not replaced; one with a
+ * deadline longer than the stall keeps the lock. */
+static void stall_case(double holder_timeout, int expect_lost) {
+    srv_t s = {0};
+    pl_redis_options_t ho, wo;
+    pl_lock_t *h, *w;
+    char cid[32], chan[400];
+    int rc, i;
+    double t0, t1;
+
+    srv_start(&s, save_none);
+    ho = opts(s.port);
+    ho.unavailable_timeout = holder_timeout;
+    ho.on_lost = count_lost;
+    atomic_store(&lost_calls, 0);
+    wo = opts(s.port);
+    wo.unavailable_timeout = 1.0;
+    wo.check_interval = 0.05;
+    cr_assert(pl_redis_lock_open(&h, "stall", &ho) == PL_OK);
+    cr_assert(pl_redis_lock_open(&w, "stall", &wo) == PL_OK);
+    cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    owner_field(s.port, "stall", "cid", cid, sizeof(cid));
+    owner_field(s.port, "stall", "chan", chan, sizeof(chan));
+    if (fork() == 0) {
+        /* The staller: 1.5 s DEBUG SLEEP the moment a liveness ping is on
+         * its way to the holder (the old protocol published them on the
+         * holder channel), or at 0.6 s if no ping comes (the new one does
+         * not ping). */
+        redisContext *sc, *dc;
+        struct timeval tv = {0, 600000};
+        fd_set rd;
+        void *m;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sc = raw(s.port);
+        dc = raw(s.port);
+        if (sc == NULL || sc->err != 0 || dc == NULL || dc->err != 0)
+            _exit(1);
+        freeReplyObject(redisCommand(sc, "SUBSCRIBE %s", chan));
+        FD_ZERO(&rd);
+        FD_SET(sc->fd, &rd);
+        if (select(sc->fd + 1, &rd, NULL, NULL, &tv) == 1 &&
+            redisGetReply(sc, &m) == REDIS_OK)
+            freeReplyObject(m);
+        freeReplyObject(redisCommand(dc, "DEBUG SLEEP 1.5"));
+        _exit(0);
+    }
+    /* The waiter waits through the stall (0.6 .. 2.1 s) and 2.5 s after
+     * it.  Before the fix it evicted the holder right after the stall. */
+    t0 = now_s();
+    rc = pl_lock_acquire_with(w, 4.6, PL_UNSET, -1);
+    t1 = now_s() - t0;
+    for (i = 0; i < 50 && expect_lost && atomic_load(&lost_calls) == 0; i++)
+        nap(0.02);
+    if (expect_lost) {
+        /* It said "lost" during the stall and stopped heartbeating, so a
+         * waiter may take over, but only after a full idle period counted
+         * after the stall (not about 0.1 s after it). */
+        cr_expect(atomic_load(&lost_calls) == 1,
+                  "holder (deadline %.2f s < stall) did not report itself",
+                  holder_timeout / 2);
+        cr_expect(rc == PL_ETIMEDOUT || (rc == PL_OK && t1 >= 3.5),
+                  "waiter: %s after %.2f s: the holder was evicted right "
+                  "after the stall",
+                  pl_err_name(rc), t1);
+    } else {
+        cr_expect(rc == PL_ETIMEDOUT, "waiter: %s (%s): the holder was evicted",
+                  pl_err_name(rc), pl_lock_errmsg(w));
+        cr_expect(client_alive(s.port, cid),
+                  "the holder's connection was killed");
+        cr_expect(atomic_load(&lost_calls) == 0 && pl_lock_check(h) == PL_OK,
+                  "holder (deadline %.2f s > stall) lost the lock: %s",
+                  holder_timeout / 2, pl_lock_errmsg(h));
+    }
+    fprintf(stderr,
+            "[redis_faults] stall, holder timeout %.1f: waiter %s "
+            "after %.2f s, holder lost %d\n",
+            holder_timeout, pl_err_name(rc), t1, atomic_load(&lost_calls));
+    if (rc == PL_OK)
+        pl_lock_release(w);
+    rc = pl_lock_release(h);
+    cr_expect(rc == (expect_lost ? PL_ELOST : PL_OK), "release: %s",
+              pl_err_name(rc));
+    cr_expect(pl_lock_acquire_with(w, 3, PL_UNSET, -1) == PL_OK, "%s",
+              pl_lock_errmsg(w));
+    pl_lock_close(w);
+    pl_lock_close(h);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    srv_kill(&s, SIGTERM);
+}
+
+Test(redis_faults, stall_does_not_evict_holder) {
+    stall_case(1.0, 1);
+}
+
+Test(redis_faults, stall_shorter_than_holder_deadline_keeps_lock) {
+    stall_case(4.0, 0);
+}
+
+/* ---- 4: foreign publishers must not evict a healthy holder --------------- */
+
+/* A flood of well-formed pings on the holder's channel (the old liveness
+ * protocol) for 3 s while a waiter with unavailable_timeout 1 waits: the
+ * holder must keep the lock and not be told it lost it. */
+Test(redis_faults, forged_ping_flood_does_not_evict) {
+    srv_t s = {0};
+    pl_redis_options_t ho, wo;
+    pl_lock_t *h, *w;
+    char chan[400], cid[32];
+    pid_t flooder;
+    int rc, st;
+
+    srv_start(&s, save_none);
+    ho = opts(s.port);
+    ho.on_lost = count_lost;
+    atomic_store(&lost_calls, 0);
+    wo = opts(s.port);
+    wo.check_interval = 0.05;
+    cr_assert(pl_redis_lock_open(&h, "flood", &ho) == PL_OK);
+    cr_assert(pl_redis_lock_open(&w, "flood", &wo) == PL_OK);
+    cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    owner_field(s.port, "flood", "chan", chan, sizeof(chan));
+    owner_field(s.port, "flood", "cid", cid, sizeof(cid));
+    flooder = fork();
+    cr_assert(flooder >= 0);
+    if (flooder == 0) {
+        redisContext *c;
+        double end;
+        long n = 0;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        c = raw(s.port);
+        if (c == NULL || c->err != 0)
+            _exit(1);
+        end = now_s() + 3.0;
+        while (now_s() < end) {
+            int i;
+            for (i = 0; i < 200; i++, n++)
+                redisAppendCommand(c, "PUBLISH %s %s", chan,
+                                   "ping 0123456789abcdef pl:{flood}:h:"
+                                   "00000000000000000000000000000000");
+            for (i = 0; i < 200; i++) {
+                void *r;
+                if (redisGetReply(c, &r) != REDIS_OK)
+                    _exit(1);
+                freeReplyObject(r);
+            }
+        }
+        fprintf(stderr, "[redis_faults] %ld forged pings in 3 s\n", n);
+        _exit(0);
+    }
+    rc = pl_lock_acquire_with(w, 4.0, PL_UNSET, -1);
+    waitpid(flooder, &st, 0);
+    cr_expect(rc == PL_ETIMEDOUT, "waiter: %s (%s): the holder was evicted",
+              pl_err_name(rc), pl_lock_errmsg(w));
+    cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
+    cr_expect(atomic_load(&lost_calls) == 0, "the holder was told lost");
+    cr_expect(pl_lock_release(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    pl_lock_close(w);
+    pl_lock_close(h);
+    srv_kill(&s, SIGTERM);
+}
+
+/* The output-buffer case: whoever may PUBLISH 1 MiB messages on a holder
+ * channel can make Redis close the holder's connection.  The threat model
+ * (DESIGN.md 6) prevents it with ACL channel rules; this is that example,
+ * working: the lock user may lock, hand over and release, nobody but the
+ * lock script can publish on pl:{...} channels. */
+Test(redis_faults, acl_channel_rules_keep_publishers_off_lock_channels) {
+    static const char *acl_cmds[] = {
+        /* the application: its own keys and channels only */
+        "ACL SETUSER app on >apppw ~app:* resetchannels &app:* +@all",
+        /* the lock: its keys, SUBSCRIBE to lock channels; PUBLISH only
+         * through the selector, only on the event channels */
+        "ACL SETUSER locker on >lockpw resetkeys ~pl:{*}:* resetchannels "
+        "&pl:{*}:* -@all +evalsha +script|load +subscribe +ping +info "
+        "+client|id +client|setname +client|list +client|kill "
+        "+pubsub|numsub +hget +hmget +hgetall +hset +hdel +del +incr +set "
+        "+time (+publish &pl:{*}:ev)",
+        NULL};
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *a, *b;
+    char chan[400];
+    redisContext *c;
+    redisReply *r;
+    int i;
+
+    srv_start(&s, save_none);
+    c = raw_ok(s.port);
+    for (i = 0; acl_cmds[i] != NULL; i++) {
+        r = redisCommand(c, acl_cmds[i]);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "%s: %s",
+                  acl_cmds[i], r != NULL && r->str ? r->str : "?");
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    o = opts(s.port);
+    o.username = "locker";
+    o.password = "lockpw";
+    cr_assert(pl_redis_lock_open(&a, "acl", &o) == PL_OK);
+    cr_assert(pl_redis_lock_open(&b, "acl", &o) == PL_OK);
+    cr_assert(pl_lock_acquire(a) == PL_OK, "locker: %s", pl_lock_errmsg(a));
+    cr_expect(pl_lock_acquire_with(b, 0.3, PL_UNSET, -1) == PL_ETIMEDOUT);
+    owner_field(s.port, "acl", "chan", chan, sizeof(chan));
+    /* Nobody can flood the holder channel: neither the app nor the lock
+     * user itself. */
+    c = raw_ok(s.port);
+    r = redisCommand(c, "AUTH app apppw");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(c, "PUBLISH %s %s", chan, "x");
+    cr_expect(r != NULL && r->type == REDIS_REPLY_ERROR &&
+                  strncmp(r->str, "NOPERM", 6) == 0,
+              "app could PUBLISH on a holder channel");
+    freeReplyObject(r);
+    r = redisCommand(c, "AUTH locker lockpw");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(c, "PUBLISH %s %s", chan, "x");
+    cr_expect(r != NULL && r->type == REDIS_REPLY_ERROR &&
+                  strncmp(r->str, "NOPERM", 6) == 0,
+              "locker could PUBLISH on a holder channel");
+    freeReplyObject(r);
+    redisFree(c);
+    /* ... and the lock still hands over by notification (script PUBLISH on
+     * the event channel is allowed). */
+    cr_expect(pl_lock_release(a) == PL_OK, "%s", pl_lock_errmsg(a));
+    cr_expect(pl_lock_acquire_with(b, 2, PL_UNSET, -1) == PL_OK, "%s",
+              pl_lock_errmsg(b));
+    cr_expect(pl_lock_release(b) == PL_OK, "%s", pl_lock_errmsg(b));
+    pl_lock_close(a);
+    pl_lock_close(b);
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 5: never kill or trust a client id from an earlier server run ------- */
+
+/* A holder's record survives a crash-restart through the snapshot; after
+ * the restart a foreign client subscribes to the old holder channel and an
+ * unrelated connection gets the old holder's client id.  A waiter must not
+ * kill that connection (it used to: CLIENT KILL ID <old id>). */
+Test(redis_faults, stale_record_after_restart_kills_nobody) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *w;
+    unsigned long long tok;
+    char chan[400], cid[32];
+    redisContext *sub, *victim = NULL, *extra[64];
+    redisReply *r;
+    pid_t holder;
+    int rc, i, nextra = 0;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    holder = holder_child("stale", &o, &tok);
+    owner_field(s.port, "stale", "chan", chan, sizeof(chan));
+    owner_field(s.port, "stale", "cid", cid, sizeof(cid));
+    r = cmd1(s.port, "SAVE%s", "");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "SAVE");
+    freeReplyObject(r);
+    srv_kill(&s, SIGKILL);
+    reap(holder);
+    srv_start(&s, save_none);
+    sub = raw_ok(s.port); /* keeps the old channel "subscribed" */
+    r = redisCommand(sub, "SUBSCRIBE %s", chan);
+    cr_assert(r != NULL);
+    freeReplyObject(r);
+    for (i = 0; i < 64 && victim == NULL; i++) { /* reach the old id */
+        redisContext *c = raw_ok(s.port);
+        r = redisCommand(c, "CLIENT ID");
+        cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+        if (r->integer == atoll(cid))
+            victim = c;
+        else if (r->integer > atoll(cid))
+            cr_assert_fail("ids passed %s without reaching it", cid);
+        else
+            extra[nextra++] = c;
+        freeReplyObject(r);
+    }
+    cr_assert(victim != NULL, "no connection got client id %s", cid);
+    o.unavailable_timeout = 0.3;
+    o.check_interval = 0.05;
+    cr_assert(pl_redis_lock_open(&w, "stale", &o) == PL_OK);
+    rc = pl_lock_acquire_with(w, 4, PL_UNSET, -1);
+    r = redisCommand(victim, "PING");
+    cr_expect(r != NULL && r->type == REDIS_REPLY_STATUS,
+              "the unrelated connection with the old holder's id %s was "
+              "killed",
+              cid);
+    if (r != NULL)
+        freeReplyObject(r);
+    cr_expect(rc == PL_OK, "waiter: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(w));
+    cr_expect(pl_lock_fencing_token(w) > tok);
+    pl_lock_close(w);
+    redisFree(victim);
+    redisFree(sub);
+    for (i = 0; i < nextra; i++)
+        redisFree(extra[i]);
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 6: a waiter that may not PUBLISH must not evict healthy holders ----- */
+
+Test(redis_faults, publish_denied_waiter_does_not_evict) {
+    srv_t s = {0};
+    pl_redis_options_t ho, wo;
+    pl_lock_t *h, *w;
+    char cid[32];
+    redisReply *r;
+    int rc;
+
+    srv_start(&s, save_none);
+    r = cmd1(s.port, "ACL SETUSER nopub on >pw ~* &* +@all -publish%s", "");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "ACL SETUSER");
+    freeReplyObject(r);
+    ho = opts(s.port);
+    ho.on_lost = count_lost;
+    atomic_store(&lost_calls, 0);
+    wo = opts(s.port);
+    wo.username = "nopub";
+    wo.password = "pw";
+    wo.unavailable_timeout = 0.3;
+    wo.check_interval = 0.05;
+    cr_assert(pl_redis_lock_open(&h, "nopub", &ho) == PL_OK);
+    cr_assert(pl_redis_lock_open(&w, "nopub", &wo) == PL_OK);
+    cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    owner_field(s.port, "nopub", "cid", cid, sizeof(cid));
+    /* 3 s: ten times the waiter's unavailable_timeout, three times the
+     * holder's. */
+    rc = pl_lock_acquire_with(w, 3, PL_UNSET, -1);
+    cr_expect(rc == PL_ETIMEDOUT || rc == PL_EACCES,
+              "waiter: %s (%s): the healthy holder was evicted",
+              pl_err_name(rc), pl_lock_errmsg(w));
+    cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
+    cr_expect(atomic_load(&lost_calls) == 0, "the holder was told lost");
+    cr_expect(pl_lock_release(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    pl_lock_close(w);
+    pl_lock_close(h);
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 7: a forked child must not keep a dead holder's lock ---------------- */
+
+Test(redis_faults, forked_child_does_not_keep_dead_holders_lock) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *w;
+    int fds[2], rc;
+    pid_t holder, grandchild = 0;
+    double t0;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    o.evict_stalled = 0; /* only the closed connection can free it */
+    cr_assert(pipe(fds) == 0);
+    holder = fork();
+    cr_assert(holder >= 0);
+    if (holder == 0) {
+        pl_lock_t *h;
+        pid_t kid;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(fds[0]);
+        if (pl_redis_lock_open(&h, "fork", &o) != PL_OK ||
+            pl_lock_acquire(h) != PL_OK)
+            _exit(1);
+        kid = fork(); /* inherits the sockets; never execs */
+        if (kid == 0) {
+            nap(30);
+            _exit(0);
+        }
+        if (write(fds[1], &kid, sizeof(kid)) != (ssize_t)sizeof(kid))
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    cr_assert(read(fds[0], &grandchild, sizeof(grandchild)) ==
+                  (ssize_t)sizeof(grandchild),
+              "holder did not acquire");
+    close(fds[0]);
+    reap(holder);
+    cr_assert(pl_redis_lock_open(&w, "fork", &o) == PL_OK);
+    t0 = now_s();
+    /* 3 s: the 5 ms liveness poll frees it in milliseconds; before the
+     * fix it stayed held until the child exited (30 s). */
+    rc = pl_lock_acquire_with(w, 3, PL_UNSET, -1);
+    cr_expect(rc == PL_OK, "the child kept the lock: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(w));
+    fprintf(stderr, "[redis_faults] fork: acquired %.3f s after the kill\n",
+            now_s() - t0);
+    kill(grandchild, SIGKILL); /* not our child: no waitpid */
+    pl_lock_close(w);
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 8: timeout -1 waiters reconnect and go on waiting ------------------- */
+
+/* A waiter with no deadline, in a child, waits while the holder holds; the
+ * server restarts (the holder's connection dies with it), then stalls for
+ * longer than command_timeout.  The waiter must end up holding the lock. */
+Test(redis_faults, forever_waiter_survives_restart_and_stall) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    unsigned long long tok;
+    pid_t holder, waiter;
+    int fds[2], st;
+    char verdict = '?';
+    double t0;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    o.command_timeout = 1.0;
+    holder = holder_child("forever", &o, &tok);
+    cr_assert(pipe(fds) == 0);
+    waiter = fork();
+    cr_assert(waiter >= 0);
+    if (waiter == 0) {
+        pl_lock_t *w;
+        int rc;
+        char v;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(fds[0]);
+        if (pl_redis_lock_open(&w, "forever", &o) != PL_OK)
+            _exit(1);
+        rc = pl_lock_acquire_with(w, -1, PL_UNSET, -1);
+        v = rc == PL_OK ? 'Y' : 'N';
+        if (rc != PL_OK)
+            fprintf(stderr, "[redis_faults] forever waiter: %s (%s)\n",
+                    pl_err_name(rc), pl_lock_errmsg(w));
+        if (write(fds[1], &v, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    nap(0.5);
+    /* a stall over command_timeout (the waiter's EVALSHA times out) */
+    if (fork() == 0) {
+        redisContext *c = raw(s.port);
+        if (c != NULL && c->err == 0)
+            freeReplyObject(redisCommand(c, "DEBUG SLEEP 2.5"));
+        _exit(0);
+    }
+    nap(3.0);
+    srv_kill(&s, SIGKILL); /* a restart: the holder's connection dies */
+    nap(0.5);
+    srv_start(&s, save_none);
+    t0 = now_s();
+    /* 10 s: the waiter's backoff is at most 1 s. */
+    {
+        struct timeval tv = {10, 0};
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fds[0], &rd);
+        if (select(fds[0] + 1, &rd, NULL, NULL, &tv) == 1)
+            cr_assert(read(fds[0], &verdict, 1) == 1);
+    }
+    fprintf(stderr,
+            "[redis_faults] forever waiter: '%c' %.3f s after restart\n",
+            verdict, now_s() - t0);
+    cr_expect(verdict == 'Y', "the timeout -1 waiter gave up (%c)", verdict);
+    close(fds[0]);
+    reap(waiter);
+    reap(holder);
+    while (waitpid(-1, &st, WNOHANG) > 0) {
+    }
+    srv_kill(&s, SIGTERM);
+}
+
+/* ---- 11, 12, 14: errors a user can act on -------------------------------- */
+
+Test(redis_faults, maxclients_is_econn) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    redisContext *keep;
+    redisReply *r;
+    int rc;
+
+    srv_start(&s, save_none);
+    keep = raw_ok(s.port);
+    r = redisCommand(keep, "CONFIG SET maxclients 1");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "CONFIG SET");
+    freeReplyObject(r);
+    o = opts(s.port);
+    cr_assert(pl_redis_lock_open(&l, "full", &o) == PL_OK);
+    rc = pl_lock_acquire_with(l, 0, PL_UNSET, -1);
+    cr_expect(rc == PL_ECONN, "maxclients: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    cr_expect(strstr(pl_lock_errmsg(l), "maxclients") != NULL, "message: %s",
+              pl_lock_errmsg(l));
+    o.password = "x"; /* with AUTH first it used to be PL_EAUTH */
+    pl_lock_close(l);
+    cr_assert(pl_redis_lock_open(&l, "full", &o) == PL_OK);
+    rc = pl_lock_acquire_with(l, 0, PL_UNSET, -1);
+    cr_expect(rc == PL_ECONN, "maxclients with AUTH: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    pl_lock_close(l);
+    redisFree(keep);
+    srv_kill(&s, SIGTERM);
+}
+
+/* A dead holder's record makes the script prune and PUBLISH; a user without
+ * PUBLISH gets NOPERM inside the script: PL_EACCES, no Lua in the text. */
+Test(redis_faults, noperm_inside_script_is_eacces) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    unsigned long long tok;
+    redisReply *r;
+    pid_t holder;
+    int rc;
+
+    srv_start(&s, save_none);
+    r = cmd1(s.port, "ACL SETUSER nopub on >pw ~* &* +@all -publish%s", "");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "ACL SETUSER");
+    freeReplyObject(r);
+    o = opts(s.port);
+    holder = holder_child("noperm", &o, &tok);
+    reap(holder); /* its record stays: the next acquire prunes it */
+    nap(0.2);
+    o.username = "nopub";
+    o.password = "pw";
+    cr_assert(pl_redis_lock_open(&l, "noperm", &o) == PL_OK);
+    rc = pl_lock_acquire_with(l, 1, PL_UNSET, -1);
+    cr_expect(rc == PL_EACCES, "NOPERM in the script: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    cr_expect(strstr(pl_lock_errmsg(l), "redis.call") == NULL &&
+                  strstr(pl_lock_errmsg(l), "local ") == NULL,
+              "Lua source in the message: %s", pl_lock_errmsg(l));
+    pl_lock_close(l);
+    srv_kill(&s, SIGTERM);
+}
+
+/* Cluster mode, even one node that owns every slot (where the script would
+ * run), is refused with PL_ENOTSUP and a reason. */
+Test(redis_faults, single_node_cluster_is_enotsup) {
+    char cport[16];
+    const char *cluster[] = {
+        "--save", "",  "--cluster-enabled", "yes", "--cluster-port",
+        cport,    NULL};
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    redisReply *r;
+    int rc, i;
+
+    /* its bus port: another free one (the default, port + 10000, may
+     * overflow) */
+    snprintf(cport, sizeof(cport), "%d", free_port());
+    srv_start(&s, cluster);
+    r = cmd1(s.port, "CLUSTER ADDSLOTSRANGE 0 16383%s", "");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "ADDSLOTSRANGE");
+    freeReplyObject(r);
+    for (i = 0; i < 100; i++) { /* until the cluster says ok */
+        r = cmd1(s.port, "CLUSTER INFO%s", "");
+        rc = r != NULL && r->type == REDIS_REPLY_STRING &&
+             strstr(r->str, "cluster_state:ok") != NULL;
+        if (r != NULL)
+            freeReplyObject(r);
+        if (rc)
+            break;
+        nap(0.05);
+    }
+    o = opts(s.port);
+    cr_assert(pl_redis_lock_open(&l, "clu", &o) == PL_OK);
+    rc = pl_lock_acquire_with(l, 1, PL_UNSET, -1);
+    cr_expect(rc == PL_ENOTSUP, "single-node cluster: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    cr_expect(strstr(pl_lock_errmsg(l), "cluster") != NULL, "message: %s",
+              pl_lock_errmsg(l));
+    pl_lock_close(l);
+    srv_kill(&s, SIGTERM);
+}
+
+Test(redis_faults, sentinel_endpoint_is_enotsup) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    char conf[300], port[16];
+    const char *argv[4];
+    FILE *f;
+    int rc;
+
+    /* a sentinel needs a writable config file and no --save/--appendonly */
+    const char *t = getenv("TMPDIR");
+    snprintf(s.dir, sizeof(s.dir), "%s/plrs.XXXXXX",
+             t != NULL && t[0] != '\0' ? t : "/tmp");
+    cr_assert(mkdtemp(s.dir) != NULL);
+    s.port = free_port();
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s.dir);
+    f = fopen(conf, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "bind 127.0.0.1\nport %d\ndir %s\n", s.port, s.dir);
+    fclose(f);
+    snprintf(port, sizeof(port), "%d", s.port);
+    argv[0] = "redis-server";
+    argv[1] = conf;
+    argv[2] = "--sentinel";
+    argv[3] = NULL;
+    s.pid = fork();
+    cr_assert(s.pid >= 0);
+    if (s.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    srv_wait_ready(&s);
+    o = opts(s.port);
+    cr_assert(pl_redis_lock_open(&l, "sen", &o) == PL_OK);
+    rc = pl_lock_acquire_with(l, 1, PL_UNSET, -1);
+    cr_expect(rc == PL_ENOTSUP, "sentinel: %s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    cr_expect(strstr(pl_lock_errmsg(l), "sentinel") != NULL, "message: %s",
+              pl_lock_errmsg(l));
+    pl_lock_close(l);
+    srv_kill(&s, SIGTERM);
+}
+
+Test(redis_faults, sentinel_and_cluster_urls_are_enotsup) {
+    static const char *urls[] = {"redis+sentinel://127.0.0.1:26379/mymaster",
+                                 "redis-sentinel://127.0.0.1:26379",
+                                 "redis+cluster://127.0.0.1:7000", NULL};
+    int i;
+    for (i = 0; urls[i] != NULL; i++) {
+        pl_redis_options_t o;
+        pl_error_t e;
+        char buf[128];
+        int rc;
+        pl_redis_options_init(&o);
+        memset(&e, 0, sizeof(e));
+        snprintf(buf, sizeof(buf), "%s", urls[i]);
+        rc = pl_redis_options_from_url(&o, buf, &e);
+        cr_expect(rc == PL_ENOTSUP, "%s: %s (%s)", urls[i], pl_err_name(rc),
+                  e.msg);
+        cr_expect(strstr(e.msg, "standalone") != NULL, "%s: message: %s",
+                  urls[i], e.msg);
+    }
+}
