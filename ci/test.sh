@@ -52,7 +52,7 @@ if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
     # Short form of ci/ports.sh (all six targets): musl and 32-bit x86, two
     # backends, the native suite from build-ci driving the ported contenders.
     step "ports, short form (x86_64 musl, i686; ci/ports.sh runs all six)"
-    PL_PORTS="i686-linux-gnu" PL_PORTS_BACKENDS="flock ofd" \
+    PL_PORTS="x86_64-linux-musl i686-linux-gnu" PL_PORTS_BACKENDS="flock ofd" \
         PL_PORTS_CYCLES=0 PL_PORTS_NO_DEPS=1 PL_PORTS_NATIVE="$root/build-ci" \
         PL_PORTS_OUT="$root/build-ci/ports" bash ci/ports.sh
 fi
