@@ -278,6 +278,7 @@ static void cli_holder_text(pl_lock_t *lock, char *buf, size_t len) {
     snprintf(buf, len, "lock is held by pid %ld (%s)%s%s", h.pid,
              h.alive > 0    ? "alive"
              : h.alive == 0 ? "not running"
+             : h.local == 0 ? "unknown: another host or PID namespace"
                             : "liveness unknown",
              h.host[0] ? " on host " : "", h.host);
 }

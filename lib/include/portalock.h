@@ -255,8 +255,10 @@ PL_API int pl_temporary_lock_open(pl_lock_t **out, const char *path,
                                   const pl_lock_options_t *opts);
 /*
  * PidFileLock(path): the OS lock is on the sidecar "<path>.lock"; the holder's
- * PID is published atomically in path.  fail_when_locked defaults to 1.  On
- * contention pl_pidfile_holder() reports the holder.
+ * PID is published atomically in path (readers see the old PID, none, or
+ * the new one) and durably.  fail_when_locked defaults to 1.  On contention
+ * pl_pidfile_holder() reports the holder.  Names too long for ".lock" (over
+ * 250 bytes) get the sidecar "<first 233 bytes>.<16 hex hash>.lock".
  */
 PL_API int pl_pidfile_lock_open(pl_lock_t **out, const char *path,
                                 const pl_lock_options_t *opts);
@@ -309,12 +311,22 @@ PL_API const char *pl_lock_errmsg(const pl_lock_t *lock);
 
 typedef struct pl_holder_info {
     long pid;       /* 0 if unknown */
-    int alive;      /* 1 alive, 0 dead, -1 unknown (e.g. another host) */
+    int alive;      /* 1 alive, 0 dead (gone, or a zombie), -1 unknown:
+                       another host or PID namespace, or cannot be told */
     char host[256]; /* holder's host name if recorded, else "" */
+    int local;      /* 1 recorded on this host and in this PID namespace,
+                       0 recorded elsewhere (alive is then -1), -1 not
+                       recorded (e.g. a Python holder: judged locally) */
 } pl_holder_info_t;
 
-/* PidFileLock: who holds the lock (after PL_ELOCKED/PL_ETIMEDOUT, or any
- * time).  PL_ENOENT if no PID is published, PL_EINVAL for other kinds. */
+/*
+ * PidFileLock: who holds the lock (after PL_ELOCKED/PL_ETIMEDOUT, or any
+ * time).  PL_ENOENT if no PID is published, PL_EINVAL for other kinds.  The
+ * PID file stays a plain decimal (Python's portalocker reads it); the holder
+ * records its host and PID namespace in the sidecar, and a PID from another
+ * host or namespace is reported with alive -1 rather than judged by a local
+ * kill(pid, 0), which would look at an unrelated process.
+ */
 PL_API int pl_pidfile_holder(pl_lock_t *lock, pl_holder_info_t *out);
 /* Reads a PID file as PidFileLock writes it (strict positive decimal). */
 PL_API int pl_pidfile_read(const char *path, long *pid, pl_error_t *err);
@@ -478,7 +490,10 @@ PL_API int pl_redis_options_from_url(pl_redis_options_t *opts, char *url,
 PL_API int pl_redis_lock_open(pl_lock_t **out, const char *channel,
                               const pl_redis_options_t *opts);
 /* Returns PL_OK while the lock is held, PL_ELOST once it was lost,
- * PL_ENOTHELD if never acquired.  Checks with the server. */
+ * PL_ENOTHELD if never acquired.  Redis: checks with the server.
+ * TemporaryFileLock and PidFileLock: PL_ELOST once the locked file is no
+ * longer the one at the path (removed, or replaced and maybe locked by
+ * another) or the PID file names another process. */
 PL_API int pl_lock_check(pl_lock_t *lock);
 /* Fencing token of the current grant (only ever increases per channel);
  * 0 when not held or not a Redis lock. */

@@ -317,8 +317,28 @@ static int temporary_release(pl_lock_t *lock) {
     return rc == PL_OK ? PL_OK : pl__lock_fail_from(lock, &e);
 }
 
+/* PL_OK while fd is still the file at path; PL_ELOST once it was removed
+ * or replaced (another process may then hold a lock on the new file). */
+static int check_same_file(pl_lock_t *lock, const char *path) {
+    pl_error_t e;
+    int match = pl__os_fd_matches_path(lock->fd, path, &e);
+    if (match == 1)
+        return PL_OK;
+    if (match == 0)
+        return pl__lock_fail(lock, PL_ELOST, 0,
+                             "%s was removed or replaced while held: the "
+                             "lock no longer excludes anyone",
+                             path);
+    return pl__lock_fail_from(lock, &e);
+}
+
+static int temporary_check(pl_lock_t *lock) {
+    return check_same_file(lock, lock->path);
+}
+
 static const pl__lock_ops_t temporary_ops = {
-    "temporary", temporary_acquire, temporary_release, lock_forget, NULL, NULL,
+    "temporary", temporary_acquire, temporary_release,
+    lock_forget, temporary_check,   NULL,
 };
 
 int pl_temporary_lock_open(pl_lock_t **out, const char *path,
@@ -332,28 +352,113 @@ int pl_temporary_lock_open(pl_lock_t **out, const char *path,
     return file_lock_new(out, &temporary_ops, path, &o, 1);
 }
 
-/* ---- PidFileLock --------------------------------------------------------- */
+/* ---- PidFileLock ---------------------------------------------------------
+ *
+ * The OS lock is on the sidecar "<path>.lock"; the PID file holds the
+ * holder's PID as a plain decimal (what Python's portalocker reads and
+ * writes).  A PID means something only on its host and in its PID
+ * namespace, so the holder also records those, in the sidecar (which no
+ * other implementation reads, so the PID file stays interoperable):
+ *
+ *   portalock-holder 1
+ *   pid 1234
+ *   host build-7
+ *   pidns 4:4026531836
+ *   end
+ *
+ * A reader judges liveness locally only when the record is its own host and
+ * namespace (or there is no record: a Python holder); otherwise the answer
+ * is "unknown" (alive -1, local 0).
+ */
 
 typedef struct pidfile_impl {
     char *sidecar; /* "<path>.lock", the file actually locked */
 } pidfile_impl_t;
 
+static char *sidecar_name(const char *path);
+
 static const char *sidecar_of(const pl_lock_t *lock) {
     return ((const pidfile_impl_t *)lock->impl)->sidecar;
 }
 
-/* Who holds it: the PID published in path; the host is ours, since the
- * PID file (plain decimal, for Python interop) records none. */
+/* This process's host and PID namespace, as recorded. */
+static void self_identity(char *host, size_t hlen, char *ns, size_t nlen) {
+    if (pl__os_hostname(host, hlen) != PL_OK)
+        host[0] = '\0';
+    if (pl__os_pid_namespace(ns, nlen) != PL_OK)
+        ns[0] = '\0';
+}
+
+/* The record above for this process. */
+static void holder_record(char *buf, size_t len) {
+    char host[256], ns[64];
+    self_identity(host, sizeof(host), ns, sizeof(ns));
+    snprintf(buf, len, "portalock-holder 1\npid %ld\nhost %s\npidns %s\nend\n",
+             pl__os_getpid(), host, ns);
+}
+
+/* Parses a record; 0 if it is complete and well formed. */
+static int parse_record(char *text, long *pid, char *host, size_t hlen,
+                        char *ns, size_t nlen) {
+    int seen = 0;
+    char *line = text, *nl;
+
+    *pid = 0;
+    host[0] = ns[0] = '\0';
+    if (strncmp(text, "portalock-holder 1\n", 19) != 0)
+        return -1;
+    for (line = text + 19; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0';
+        if (strncmp(line, "pid ", 4) == 0) {
+            char *end;
+            *pid = strtol(line + 4, &end, 10);
+            seen |= *end == '\0' && *pid > 0 ? 1 : 0;
+        } else if (strncmp(line, "host ", 5) == 0) {
+            snprintf(host, hlen, "%s", line + 5);
+            seen |= 2;
+        } else if (strncmp(line, "pidns ", 6) == 0) {
+            snprintf(ns, nlen, "%s", line + 6);
+            seen |= 4;
+        } else if (strcmp(line, "end") == 0) {
+            return seen == 7 ? 0 : -1;
+        }
+    }
+    return -1; /* no "end": absent, or being written */
+}
+
+/* Fills h (pid already set) from the sidecar's record and the local
+ * checks. */
+static void judge_holder(const pl_lock_t *lock, pl_holder_info_t *h) {
+    char text[512], host[256], ns[64], my_host[256], my_ns[64];
+    long rec_pid;
+
+    h->host[0] = '\0';
+    h->local = -1;
+    if (pl__os_read_file(sidecar_of(lock), text, sizeof(text), NULL, NULL) ==
+            PL_OK &&
+        parse_record(text, &rec_pid, host, sizeof(host), ns, sizeof(ns)) == 0 &&
+        rec_pid == h->pid) {
+        self_identity(my_host, sizeof(my_host), my_ns, sizeof(my_ns));
+        snprintf(h->host, sizeof(h->host), "%s", host);
+        /* Both "" (no PID namespaces on either side) counts as equal. */
+        h->local = strcmp(host, my_host) == 0 && strcmp(ns, my_ns) == 0;
+    }
+    /* Another host or PID namespace: a local kill(pid, 0) would judge some
+     * unrelated process. */
+    h->alive = h->local == 0 ? -1 : pl__os_pid_alive(h->pid);
+}
+
+/* Who holds it: the PID published in path, judged as above. */
 static void read_holder(pl_lock_t *lock) {
     pl_holder_info_t *h = &lock->holder;
     memset(h, 0, sizeof(*h));
     if (pl_pidfile_read(lock->path, &h->pid, NULL) != PL_OK) {
         h->pid = 0;
         h->alive = -1;
+        h->local = -1;
         return;
     }
-    h->alive = pl__os_pid_alive(h->pid);
-    pl__os_hostname(h->host, sizeof(h->host));
+    judge_holder(lock, h);
 }
 
 static void set_self_holder(pl_lock_t *lock) {
@@ -361,12 +466,13 @@ static void set_self_holder(pl_lock_t *lock) {
     memset(h, 0, sizeof(*h));
     h->pid = pl__os_getpid();
     h->alive = 1;
+    h->local = 1;
     pl__os_hostname(h->host, sizeof(h->host));
 }
 
 static int pidfile_acquire(pl_lock_t *lock, double timeout,
                            double check_interval, int fail_when_locked) {
-    char pid[32];
+    char pid[32], record[512];
     pl_fd_t fd;
     pl_error_t e;
     int rc;
@@ -378,15 +484,33 @@ static int pidfile_acquire(pl_lock_t *lock, double timeout,
             read_holder(lock);
             if (lock->holder.pid > 0) {
                 size_t n = strlen(e.msg);
-                snprintf(e.msg + n, sizeof(e.msg) - n, " (held by pid %ld)",
-                         lock->holder.pid);
+                if (lock->holder.local == 0)
+                    snprintf(e.msg + n, sizeof(e.msg) - n,
+                             " (held by pid %ld on host %s, another host or "
+                             "PID namespace)",
+                             lock->holder.pid, lock->holder.host);
+                else
+                    snprintf(e.msg + n, sizeof(e.msg) - n, " (held by pid %ld)",
+                             lock->holder.pid);
             }
         }
         return pl__lock_fail_from(lock, &e);
     }
+    /* Temporary files a killed holder left while publishing (we hold the
+     * lock: nobody else is writing one now). */
+    pl__os_clean_temps(lock->path);
+    holder_record(record, sizeof(record));
     snprintf(pid, sizeof(pid), "%ld", pl__os_getpid());
-    rc = pl__os_write_file_atomic(lock->path, pid, &e);
+    rc = pl__os_fd_set_content(fd, record, &e);
+    if (rc != PL_OK)
+        with_path(&e, sidecar_of(lock));
+    else
+        rc = pl__os_write_file_atomic(lock->path, pid, &e);
     if (rc != PL_OK) { /* roll back: do not keep a lock nobody can see */
+        long published = 0;
+        if (pl_pidfile_read(lock->path, &published, NULL) == PL_OK &&
+            published == pl__os_getpid())
+            pl__os_unlink(lock->path, NULL);
         unlink_then_release(lock, sidecar_of(lock), fd, NULL);
         return pl__lock_fail_from(lock, &e);
     }
@@ -429,16 +553,58 @@ static void pidfile_destroy(pl_lock_t *lock) {
     lock->impl = NULL;
 }
 
+/* Still ours: the sidecar at its path is the file we locked, and the PID
+ * file, if any, holds our PID (see temporary_check). */
+static int pidfile_check(pl_lock_t *lock) {
+    long pid = 0;
+    int rc = check_same_file(lock, sidecar_of(lock));
+    if (rc == PL_OK && pl_pidfile_read(lock->path, &pid, NULL) == PL_OK &&
+        pid != lock->owner_pid)
+        return pl__lock_fail(lock, PL_ELOST, 0,
+                             "%s: now publishes pid %ld; the lock was taken "
+                             "over",
+                             lock->path, pid);
+    return rc;
+}
+
 static const pl__lock_ops_t pidfile_ops = {
-    "pidfile", pidfile_acquire, pidfile_release, lock_forget,
-    NULL,      pidfile_destroy,
+    "pidfile",   pidfile_acquire, pidfile_release,
+    lock_forget, pidfile_check,   pidfile_destroy,
 };
+
+/* FNV-1a, 64 bits: a stable short tag for a long name. */
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325u;
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+    return h;
+}
+
+/* "<path>.lock", or where the last component is too long for that
+ * "<first 233 bytes of it>.<16 hex FNV-1a of all of it>.lock", so every name
+ * a Lock accepts works (Python's portalocker cannot lock such names at all:
+ * nothing to interoperate with).  malloc'd; NULL if out of memory. */
+static char *sidecar_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    size_t blen = strlen(path + dirlen), cap = strlen(path) + 32;
+    size_t keep = PL__NAME_MAX - sizeof(".lock") + 1 - 17;
+    char *s = malloc(cap);
+
+    if (s == NULL)
+        return NULL;
+    if (blen + sizeof(".lock") - 1 <= PL__NAME_MAX)
+        snprintf(s, cap, "%s.lock", path);
+    else
+        snprintf(s, cap, "%.*s%.*s.%016llx.lock", (int)dirlen, path, (int)keep,
+                 path + dirlen, (unsigned long long)fnv1a(path + dirlen));
+    return s;
+}
 
 int pl_pidfile_lock_open(pl_lock_t **out, const char *path,
                          const pl_lock_options_t *opts) {
     pl_lock_options_t o;
     pidfile_impl_t *impl;
-    size_t n;
     int rc;
 
     if (opts != NULL)
@@ -448,19 +614,15 @@ int pl_pidfile_lock_open(pl_lock_t **out, const char *path,
     o.mode = "a";
     if ((rc = file_lock_new(out, &pidfile_ops, path, &o, 1)) != PL_OK)
         return rc;
-    path = (*out)->path; /* absolute */
-    n = strlen(path);
     impl = calloc(1, sizeof(*impl));
     if (impl != NULL)
-        impl->sidecar = malloc(n + sizeof(".lock"));
+        impl->sidecar = sidecar_name((*out)->path); /* absolute */
     if (impl == NULL || impl->sidecar == NULL) {
         free(impl);
         pl_lock_close(*out);
         *out = NULL;
         return PL_ENOMEM;
     }
-    memcpy(impl->sidecar, path, n);
-    memcpy(impl->sidecar + n, ".lock", sizeof(".lock"));
     (*out)->impl = impl;
     return PL_OK;
 }
@@ -479,12 +641,11 @@ int pl_pidfile_holder(pl_lock_t *lock, pl_holder_info_t *out) {
     memset(&h, 0, sizeof(h));
     rc = pl_pidfile_read(lock->path, &h.pid, NULL);
     if (rc == PL_OK) {
-        h.alive = pl__os_pid_alive(h.pid);
-        pl__os_hostname(h.host, sizeof(h.host));
+        judge_holder(lock, &h);
         lock->holder = h;
     } else if (rc != PL_ENOENT && lock->holder.pid > 0) {
         /* Unreadable now (permissions...): the last holder seen. */
-        lock->holder.alive = pl__os_pid_alive(lock->holder.pid);
+        judge_holder(lock, &lock->holder);
         rc = PL_OK;
     }
     if (rc == PL_OK)

@@ -120,8 +120,13 @@ pl_backend_t pl__backend_resolve(pl_backend_t backend);
 double pl__os_monotonic(void); /* seconds, CLOCK_MONOTONIC */
 int64_t pl__os_monotonic_ns(void);
 long pl__os_getpid(void);
-/* 1 alive, 0 dead, -1 unknown. */
+/* Whether process pid of this host and PID namespace lives: 1 alive, 0 dead
+ * (no such process, or a zombie: exited, not yet reaped), -1 unknown. */
 int pl__os_pid_alive(long pid);
+/* An identifier of this process's PID namespace (Linux: the device and
+ * inode of /proc/self/ns/pid, "4:4026531836"); "" and an error code where
+ * there is none to tell (other systems: PIDs are per host there). */
+int pl__os_pid_namespace(char *buf, size_t len);
 int pl__os_random(void *buf, size_t len); /* best effort, never fails */
 const char *pl__os_tmpdir(void);
 void pl__os_sleep(double seconds);
@@ -138,6 +143,9 @@ int pl__os_close(pl_fd_t fd, pl_error_t *err);
 int pl__os_truncate_after_lock(pl_fd_t fd, pl_error_t *err);
 /* 1 if fd is still the file at path, 0 if path is gone or another file. */
 int pl__os_fd_matches_path(pl_fd_t fd, const char *path, pl_error_t *err);
+/* Replaces the content of fd, opened in mode "a", with text (truncate +
+ * write). */
+int pl__os_fd_set_content(pl_fd_t fd, const char *text, pl_error_t *err);
 /* 1 if fd's file has no name left (unlinked: st_nlink 0 / delete pending),
  * 0 if it has one, -1 if that cannot be told. */
 int pl__os_fd_unlinked(pl_fd_t fd);
@@ -196,8 +204,11 @@ int pl__os_atomic_publish(pl_fd_t fd, const char *tmp, const char *path,
  * the temporary name).  A no-op where temporary files are never left.
  */
 void pl__os_clean_temps(const char *path);
-/* Replaces path's content atomically and durably (marked temporary file +
- * fsync + rename + directory sync). */
+/* Replaces path's content for a file only its writer changes (the PID
+ * file): readers see the old content, no file, or the complete new content;
+ * durable on return.  Leaves no temporary file if the process dies where
+ * pl__os_atomic_create gives anonymous files (else pl__os_clean_temps'
+ * kind). */
 int pl__os_write_file_atomic(const char *path, const char *text,
                              pl_error_t *err);
 int pl__os_hostname(char *buf, size_t len);

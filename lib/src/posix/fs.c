@@ -45,6 +45,8 @@ static ssize_t os_getrandom(void *buf, size_t len) {
 
 #define OPEN_FLAGS_BASE (O_CLOEXEC | O_NOCTTY)
 
+static int open_retry(const char *path, int flags, mode_t mode);
+
 /* ---- time, processes, randomness ----------------------------------------- */
 
 int64_t pl__os_monotonic_ns(void) {
@@ -120,14 +122,61 @@ long pl__os_getpid(void) {
     return pid;
 }
 
+/*
+ * A zombie (exited, not yet reaped) still answers kill(pid, 0), but it holds
+ * nothing: /proc/PID/stat's state field ('Z', or 'X' while it is being
+ * reaped) tells.  The state follows the last ')' (the command name may hold
+ * any character).  Without /proc the kill() answer stands.
+ */
+static int pid_is_zombie(long pid) {
+    char path[64], buf[512], *p;
+    ssize_t n;
+    size_t got = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    fd = open_retry(path, O_RDONLY | OPEN_FLAGS_BASE, 0);
+    if (fd < 0)
+        return 0;
+    while (got + 1 < sizeof(buf) &&
+           ((n = pl__sys.read(fd, buf + got, sizeof(buf) - 1 - got)) > 0 ||
+            (n < 0 && errno == EINTR)))
+        if (n > 0)
+            got += (size_t)n;
+    pl__sys.close(fd);
+    buf[got] = '\0';
+    p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return 0;
+    return p[2] == 'Z' || p[2] == 'X';
+}
+
 int pl__os_pid_alive(long pid) {
+    int alive;
     if (pid <= 0 || (long)(pid_t)pid != pid)
         return -1;
     if (pl__sys.kill((pid_t)pid, 0) == 0)
-        return 1;
-    if (errno == ESRCH)
+        alive = 1;
+    else if (errno == ESRCH)
         return 0;
-    return errno == EPERM ? 1 : -1; /* EPERM: exists, another user's */
+    else if (errno == EPERM) /* exists, another user's */
+        alive = 1;
+    else
+        return -1;
+    return alive == 1 && pid_is_zombie(pid) ? 0 : alive;
+}
+
+/* The inode of /proc/self/ns/pid names the PID namespace (namespaces(7)). */
+int pl__os_pid_namespace(char *buf, size_t len) {
+    struct stat st;
+    if (len == 0)
+        return PL_EINVAL;
+    buf[0] = '\0';
+    if (pl__sys.stat("/proc/self/ns/pid", &st) != 0)
+        return pl__code_from_os(errno);
+    snprintf(buf, len, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    return PL_OK;
 }
 
 /* getrandom/getentropy, else a splitmix64 stream seeded from time, pid and a
@@ -391,6 +440,22 @@ static int write_all(int fd, const char *buf, size_t len) {
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* fd was opened with O_APPEND (mode "a"): after the truncation the write
+ * lands at offset 0. */
+int pl__os_fd_set_content(pl_fd_t fd, const char *text, pl_error_t *err) {
+    int rc;
+    do
+        rc = pl__sys.ftruncate((int)fd, 0);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0)
+        return pl__error_set(err, pl__code_from_os(errno), errno,
+                             "ftruncate(%d)", (int)fd);
+    if (write_all((int)fd, text, strlen(text)) != 0)
+        return pl__error_set(err, pl__code_from_os(errno), errno, "write(%d)",
+                             (int)fd);
+    return PL_OK;
 }
 
 static int is_dir(const char *path) {
@@ -787,30 +852,55 @@ void pl__os_clean_temps(const char *path) {
 }
 
 /*
- * Replaces path's content atomically: a marked temporary file in the same
- * directory, write, fsync, rename over path, fsync of the directory.  The
- * mark is held until the temporary name is gone.
+ * Replaces path's content: readers see the old content, no file, or the
+ * complete new one, never a partial file; durable on return.  For a file
+ * only its writer changes (the PID file, written under the sidecar lock).
+ *
+ * Where O_TMPFILE works: an anonymous file, written and synced, then
+ * linkat() under path, after removing the old path if there is one.  A
+ * process killed at any point leaves the old file, none, or the new one,
+ * and no temporary name.  Elsewhere: a marked named temporary file renamed
+ * over path (a kill before the rename leaves the temporary file for
+ * pl__os_clean_temps).
  */
 int pl__os_write_file_atomic(const char *path, const char *text,
                              pl_error_t *err) {
-    char *tmp = NULL;
+    char *tmp = NULL, proc[64];
+    pl_fd_t pfd;
     int fd = -1, rc;
 
-    if ((rc = create_named(path, 0666, 1, &tmp, &fd, err)) != PL_OK)
+    if ((rc = pl__os_atomic_create(path, 0666, &tmp, &pfd, err)) != PL_OK)
         return rc;
+    fd = (int)pfd;
     if (write_all(fd, text, strlen(text)) != 0)
-        rc = os_fail(err, errno, "write", tmp);
+        rc = os_fail(err, errno, "write", tmp != NULL ? tmp : path);
     else
-        rc = pl__os_fsync((pl_fd_t)fd, tmp, err);
-    if (rc == PL_OK && pl__sys.rename(tmp, path) != 0)
+        rc = pl__os_fsync(pfd, tmp != NULL ? tmp : path, err);
+    if (rc == PL_OK && tmp != NULL && pl__sys.rename(tmp, path) != 0)
         rc = pl__error_set(err, pl__code_from_os(errno), errno,
                            "rename(%s, %s)", tmp, path);
-    if (rc != PL_OK)
+    if (rc == PL_OK && tmp == NULL) {
+        proc_fd_path(fd, proc, sizeof(proc));
+        for (int attempt = 0;; attempt++) {
+            if (pl__sys.linkat(AT_FDCWD, proc, AT_FDCWD, path,
+                               AT_SYMLINK_FOLLOW) == 0)
+                break;
+            if (errno != EEXIST || attempt == 8) {
+                rc = os_fail(err, errno, "linkat", path);
+                break;
+            }
+            if (pl__sys.unlink(path) != 0 && errno != ENOENT) {
+                rc = os_fail(err, errno, "unlink", path);
+                break;
+            }
+        }
+    }
+    if (rc != PL_OK && tmp != NULL)
         pl__sys.unlink(tmp);
-    else
+    else if (rc == PL_OK)
         rc = sync_dir(path, err);
     if (pl__sys.close(fd) != 0 && rc == PL_OK && errno != EINTR)
-        rc = os_fail(err, errno, "close", tmp);
+        rc = os_fail(err, errno, "close", tmp != NULL ? tmp : path);
     free(tmp);
     return rc;
 }

@@ -43,6 +43,22 @@ else
     fail "--pid: holder acquires" "$(cat "$T/holder.p1.err")"
 fi
 
+# ---- --pid: a holder recorded on another host (issue 9, defect 8) --------------------
+# The PID names this (alive) shell, but the record says another host: the
+# conflict must not call it alive (a local kill(pid, 0) judges the wrong
+# process), it says "unknown".
+P2=$T/far.pid
+echo $$ >"$P2"
+printf 'portalock-holder 1\npid %s\nhost elsewhere.invalid\npidns 0:1\nend\n' $$ >"$P2.lock"
+if start_holder far "$P2.lock"; then
+    run --pid -n --verbose --verbose "$P2" true
+    check_rc "--pid, holder on another host: conflict -> 1" 1 "$RC"
+    check_grep "--pid, holder on another host: liveness unknown, host named" "held by pid $$ \(unknown: another host or PID namespace\) on host elsewhere\.invalid" "$ERR"
+    release_holder far
+else
+    fail "--pid, holder on another host: holder acquires" "$(cat "$T/holder.far.err")"
+fi
+
 # ---- --temporary --------------------------------------------------------------------
 Q=$T/tmp.lock
 run --temporary "$Q" -c "test -e '$Q'"

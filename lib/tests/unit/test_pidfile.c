@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(pidfile, .init = plt_setup, .fini = plt_teardown, .timeout = 30.);
@@ -279,4 +281,202 @@ Test(pidfile, processes_never_overlap) {
                   pl_backend_name(plt_backends[b]));
         cr_expect(eq(int, plt_dir_entries(plt_dir), 0), "files left");
     }
+}
+
+/* ---- liveness: zombies, other hosts and namespaces (issue 9, defect 8) --- */
+
+/* A holder that exited but was not reaped yet still answers kill(pid, 0);
+ * it holds nothing: not alive. */
+Test(pidfile, zombie_holder_is_not_alive) {
+    const char *p = plt_path("app.pid");
+    char stat_path[64], buf[512], pidtext[32];
+    pl_holder_info_t info;
+    pid_t z = fork();
+    cr_assert(z >= 0);
+    if (z == 0)
+        _exit(0);
+    snprintf(stat_path, sizeof(stat_path), "/proc/%ld/stat", (long)z);
+    for (int i = 0; i < 200; i++) { /* until it is a zombie: 2 s at most */
+        char *rp;
+        if (plt_read_file(stat_path, buf, sizeof(buf)) > 0 &&
+            (rp = strrchr(buf, ')')) != NULL && rp[2] == 'Z')
+            break;
+        plt_sleep_ms(10);
+    }
+    cr_assert(eq(int, kill(z, 0), 0), "the zombie is already gone");
+    snprintf(pidtext, sizeof(pidtext), "%ld\n", (long)z);
+    plt_write_file(p, pidtext);
+    pl_lock_t *lock = xopen_pid(p, NULL);
+    memset(&info, 0, sizeof(info));
+    cr_expect(eq(int, pl_pidfile_holder(lock, &info), PL_OK));
+    cr_expect(eq(long, info.pid, (long)z));
+    cr_expect(eq(int, info.alive, 0), "a zombie is reported alive");
+    pl_lock_close(lock);
+    waitpid(z, NULL, 0);
+}
+
+/* This process's PID namespace as the library records it. */
+static void my_pidns(char *buf, size_t len) {
+    struct stat st;
+    cr_assert(eq(int, stat("/proc/self/ns/pid", &st), 0));
+    snprintf(buf, len, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+}
+
+/* A PID file naming this (very much alive) process, with a record saying
+ * it was written on `host` in PID namespace `ns`. */
+static pl_holder_info_t holder_recorded_as(const char *host, const char *ns) {
+    const char *p = plt_path("app.pid");
+    char text[512];
+    pl_holder_info_t info;
+    snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    plt_write_file(p, text);
+    snprintf(text, sizeof(text),
+             "portalock-holder 1\npid %ld\nhost %s\npidns %s\nend\n",
+             (long)getpid(), host, ns);
+    plt_write_file(sidecar(p), text);
+    pl_lock_t *lock = xopen_pid(p, NULL);
+    memset(&info, 0x5a, sizeof(info));
+    cr_expect(eq(int, pl_pidfile_holder(lock, &info), PL_OK));
+    pl_lock_close(lock);
+    return info;
+}
+
+/* The PID was recorded on another host: a local kill(pid, 0) would judge
+ * an unrelated process, so liveness is unknown. */
+Test(pidfile, holder_on_another_host_is_unknown) {
+    char ns[64];
+    my_pidns(ns, sizeof(ns));
+    pl_holder_info_t info = holder_recorded_as("elsewhere.invalid", ns);
+    cr_expect(eq(long, info.pid, (long)getpid()));
+    cr_expect(eq(int, info.alive, -1), "judged by a local kill()");
+    cr_expect(eq(int, info.local, 0));
+    cr_expect(eq(str, info.host, "elsewhere.invalid"));
+}
+
+/* The same host, another PID namespace (a container): unknown as well. */
+Test(pidfile, holder_in_another_pid_namespace_is_unknown) {
+    char host[256] = "";
+    cr_assert(eq(int, gethostname(host, sizeof(host) - 1), 0));
+    pl_holder_info_t info = holder_recorded_as(host, "0:1");
+    cr_expect(eq(int, info.alive, -1), "judged by a local kill()");
+    cr_expect(eq(int, info.local, 0));
+    cr_expect(eq(str, info.host, host));
+    char ns[64];
+    my_pidns(ns, sizeof(ns));
+    info = holder_recorded_as(host, ns);
+    cr_expect(eq(int, info.alive, 1), "our own record is judged locally");
+    cr_expect(eq(int, info.local, 1));
+}
+
+/* A holder records its host and namespace; a contender reads them back.
+ * Without a record (a Python holder) the PID is judged locally. */
+Test(pidfile, holder_records_host_and_namespace) {
+    const char *p = plt_path("app.pid");
+    plt_obj_hold_t hold = {PLT_PIDFILE, p, {0}, NULL};
+    plt_holder_t h;
+    pl_holder_info_t info;
+    char host[256] = "", text[512], want[64];
+    pl_lock_options_init(&hold.opts);
+    cr_assert(eq(int, gethostname(host, sizeof(host) - 1), 0));
+    cr_assert(eq(
+        int, plt_holder_start(&h, plt_obj_acquire, plt_obj_release, &hold, -1),
+        PL_OK));
+    plt_read_file(sidecar(p), text, sizeof(text));
+    snprintf(want, sizeof(want), "pid %ld\n", (long)h.pid);
+    cr_expect(ne(ptr, strstr(text, want), NULL), "sidecar: \"%s\"", text);
+    pl_lock_t *lock = xopen_pid(p, NULL);
+    memset(&info, 0, sizeof(info));
+    cr_expect(eq(int, pl_pidfile_holder(lock, &info), PL_OK));
+    cr_expect(eq(long, info.pid, (long)h.pid));
+    cr_expect(eq(int, info.alive, 1));
+    cr_expect(eq(int, info.local, 1));
+    cr_expect(eq(str, info.host, host));
+    cr_expect(eq(int, plt_holder_finish(&h), PL_OK));
+    /* Python's PidFileLock writes no record. */
+    snprintf(text, sizeof(text), "%ld", (long)getpid());
+    plt_write_file(p, text);
+    memset(&info, 0, sizeof(info));
+    cr_expect(eq(int, pl_pidfile_holder(lock, &info), PL_OK));
+    cr_expect(eq(int, info.local, -1));
+    cr_expect(eq(int, info.alive, 1));
+    pl_lock_close(lock);
+}
+
+/* ---- pl_lock_check (issue 9, defect 11b) --------------------------------- */
+
+/* Someone removes the PID file's sidecar and locks a new one: the first
+ * holder's lock excludes nobody any more, and pl_lock_check says so. */
+Test(pidfile, check_reports_a_lost_lock) {
+    const char *p = plt_path("app.pid");
+    pl_lock_t *lock = xopen_pid(p, NULL), *other = xopen_pid(p, NULL);
+    PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
+    PLT_EXPECT_RC(pl_lock_check(lock), PL_OK, lock);
+    cr_assert(eq(int, unlink(sidecar(p)), 0));
+    PLT_ASSERT_RC(pl_lock_acquire(other), PL_OK, other);
+    PLT_EXPECT_RC(pl_lock_check(lock), PL_ELOST, lock);
+    PLT_EXPECT_RC(pl_lock_check(other), PL_OK, other);
+    pl_lock_close(other);
+    pl_lock_close(lock);
+}
+
+/* ---- long names and leftovers (issue 9, defects 7 and 1) ----------------- */
+
+/* Every name a Lock accepts works, up to 255 bytes: the sidecar of a name
+ * too long for ".lock" gets a shortened, hashed name. */
+Test(pidfile, longest_names_work) {
+    for (int len = 245; len <= 255; len += 5) {
+        char name[256];
+        long pid = 0;
+        memset(name, 'p', (size_t)len);
+        name[len] = '\0';
+        const char *p = plt_path(name);
+        pl_lock_t *lock = xopen_pid(p, NULL), *other = xopen_pid(p, NULL);
+        PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
+        cr_expect(eq(int, pl_pidfile_read(p, &pid, NULL), PL_OK), "%d", len);
+        cr_expect(eq(long, pid, (long)getpid()));
+        cr_expect(eq(int, plt_dir_entries(plt_dir), 2), "%d", len);
+        PLT_EXPECT_RC(pl_lock_acquire(other), PL_ELOCKED, other);
+        PLT_EXPECT_RC(pl_lock_release(lock), PL_OK, lock);
+        cr_expect(eq(int, plt_dir_entries(plt_dir), 0), "%d: files left", len);
+        pl_lock_close(other);
+        pl_lock_close(lock);
+    }
+}
+
+/* A holder killed while publishing its PID (no O_TMPFILE) leaves its
+ * temporary file; the next holder removes it once it is old enough. */
+Test(pidfile, acquire_removes_a_dead_holders_temporary_file) {
+    const char *p = plt_path("app.pid");
+    const char *left = plt_path(".app.pid.0123456789ab.tmp");
+    struct timespec old[2] = {{0, UTIME_OMIT}, {0, 0}};
+    plt_write_file(left, "123");
+    old[1].tv_sec = time(NULL) - 3600;
+    cr_assert(eq(int, utimensat(AT_FDCWD, left, old, 0), 0));
+    pl_lock_t *lock = xopen_pid(p, NULL);
+    PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
+    cr_expect(eq(int, plt_exists(left), 0), "the leftover is still there");
+    pl_lock_close(lock);
+    cr_expect(eq(int, plt_dir_entries(plt_dir), 0));
+}
+
+static int pid_dir_syncs;
+
+static int count_dir_fsync(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        pid_dir_syncs++;
+    return fsync(fd);
+}
+
+/* The published PID survives a power loss: the directory is synced. */
+Test(pidfile, publication_syncs_the_directory) {
+    pl_lock_t *lock = xopen_pid(plt_path("app.pid"), NULL);
+    plt_sys_install();
+    plt_real.fsync = count_dir_fsync;
+    int rc = pl_lock_acquire(lock);
+    pl__sys_reset();
+    PLT_EXPECT_RC(rc, PL_OK, lock);
+    cr_expect(ge(int, pid_dir_syncs, 1), "the directory was never synced");
+    pl_lock_close(lock);
 }

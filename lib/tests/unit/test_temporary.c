@@ -436,3 +436,30 @@ Test(temporary, cycling_holders_give_only_timeouts, .timeout = 120.) {
 Test(temporary, cycling_pidfile_holders_give_only_timeouts, .timeout = 120.) {
     contention_never_ereplaced(PLT_PIDFILE);
 }
+
+/* ---- pl_lock_check (issue 9, defect 11b) --------------------------------- */
+
+/* The file is unlinked behind the holder's back and another process locks
+ * a new one at the path: the first lock excludes nobody any more, and
+ * pl_lock_check reports PL_ELOST (it said PL_OK). */
+Test(temporary, check_reports_a_lost_lock) {
+    const char *p = plt_path("t.lock");
+    plt_obj_hold_t hold = {PLT_TEMPORARY, p, {0}, NULL};
+    plt_holder_t h;
+    pl_lock_t *lock = xopen_tmp(p, 0, 0.01, PL_BACKEND_DEFAULT);
+    pl_lock_options_init(&hold.opts);
+    PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
+    PLT_EXPECT_RC(pl_lock_check(lock), PL_OK, lock);
+    cr_assert(eq(int, unlink(p), 0));
+    PLT_EXPECT_RC(pl_lock_check(lock), PL_ELOST, lock);
+    cr_assert(eq(
+        int, plt_holder_start(&h, plt_obj_acquire, plt_obj_release, &hold, -1),
+        PL_OK));
+    PLT_EXPECT_RC(pl_lock_check(lock), PL_ELOST, lock);
+    cr_expect(ne(int, (int)pl_lock_errmsg(lock)[0], 0));
+    cr_expect(eq(int, pl_lock_is_held(lock), 1), "check must not release");
+    cr_expect(eq(int, plt_holder_finish(&h), PL_OK));
+    /* Release never removes the other holder's file. */
+    PLT_EXPECT_RC(pl_lock_release(lock), PL_OK, lock);
+    pl_lock_close(lock);
+}
