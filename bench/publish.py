@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """Copies a report directory into the repository as bench/RESULTS.md.
 
-  bench/publish.py REPORT_DIR        (ci/bench.sh --publish does this)
+  bench/publish.py [--dest DIR] REPORT_DIR   (ci/bench.sh --publish does this)
 
 report.md becomes bench/RESULTS.md with its plot links rewritten to
-results/NAME.svg; the plots and results.json go to bench/results/.
+results/NAME.svg; the plots and results.json go to bench/results/.  A report
+that carries an absolute machine path (ci/pl_paths.py: anything but system
+locations such as /dev/shm) is refused with exit status 1 and nothing is
+written: committed reports use repository-relative paths.  --dest (default:
+bench/) is for tests.
 """
 import json
 import os
@@ -13,32 +17,44 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ci"))
+import pl_paths  # noqa: E402
 
 
-def main():
-    if len(sys.argv) != 2:
+def main(argv):
+    dest = HERE
+    if len(argv) == 3 and argv[0] == "--dest":
+        dest, argv = argv[1], argv[2:]
+    if len(argv) != 1:
         sys.stderr.write(__doc__)
         return 2
-    src = sys.argv[1]
-    dst = os.path.join(HERE, "results")
+    src = argv[0]
+    text = open(os.path.join(src, "report.md")).read()
+    res_text = open(os.path.join(src, "results.json")).read()
+    bad = pl_paths.machine_paths(text) + pl_paths.machine_paths(res_text)
+    if bad:
+        sys.stderr.write("publish: %s carries absolute machine paths (%d), "
+                         "e.g. %s; not published\n"
+                         % (src, len(bad), ", ".join(sorted(set(bad))[:3])))
+        return 1
+    dst = os.path.join(dest, "results")
     os.makedirs(dst, exist_ok=True)
     for f in os.listdir(dst):
         if f.endswith(".svg") or f.endswith(".json"):
             os.unlink(os.path.join(dst, f))
-    text = open(os.path.join(src, "report.md")).read()
     for name in sorted(set(re.findall(r"\]\(([A-Za-z0-9_.-]+\.svg)\)", text))):
         shutil.copy(os.path.join(src, name), os.path.join(dst, name))
     text = re.sub(r"\]\(([A-Za-z0-9_.-]+\.svg)\)", r"](results/\1)", text)
     head = ("<!-- Copied from a bench-report/ by bench/publish.py; regenerate with "
             "`ci/bench.sh --publish`. -->\n")
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+    with open(os.path.join(dest, "RESULTS.md"), "w") as f:
         f.write(head + text)
-    res = json.load(open(os.path.join(src, "results.json")))
+    res = json.loads(res_text)
     with open(os.path.join(dst, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
-    print("published %s -> %s" % (src, os.path.join(HERE, "RESULTS.md")))
+    print("published %s -> %s" % (src, os.path.join(dest, "RESULTS.md")))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

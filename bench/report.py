@@ -8,6 +8,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "ci"))
+import pl_paths  # noqa: E402
 import svgplot  # noqa: E402
 from svgplot import fmt_ns  # noqa: E402
 
@@ -515,8 +518,9 @@ class Report:
         self.spawn()
         self.gbench()
         self.method()
+        text = pl_paths.relativize("\n".join(self.md) + "\n", ROOT, self.out)
         with open(os.path.join(self.out, "report.md"), "w") as f:
-            f.write("\n".join(self.md) + "\n")
+            f.write(text)
 
 
 def write(res, out):

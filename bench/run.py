@@ -29,6 +29,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ci"))
+import pl_paths  # noqa: E402
 REPO = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 T_START = time.monotonic()
@@ -633,6 +635,10 @@ class Runner:
             self.stop_redis()
         self.res["env"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         self.res["env"]["duration_s"] = round(time.monotonic() - T_START, 1)
+        # Committed reports carry repository-relative paths (ci/pl_paths.py;
+        # bench/publish.py refuses absolute ones).
+        self.res = pl_paths.relativize(self.res, os.path.dirname(HERE),
+                                       self.out, self.bin)
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump(self.res, f, indent=1)
         sys.path.insert(0, HERE)

@@ -16,6 +16,7 @@
 # is pass / expected-fail / not-applicable / not-coherent, 1 when any is fail
 # or unexpected-pass (the report is written either way), 2 usage.
 set -u -o pipefail
+invocation="ci/conformance-matrix.sh${*:+ $*}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-matrix
 kinds="ext4 tmpfs xfs btrfs overlay sshfs plfwd plfwd-1ms"
@@ -114,7 +115,8 @@ for kind in $kinds; do
 done
 
 $python "$root/conformance/report.py" --results "$results" --runs "$runs" \
-    --markdown "$out/RESULTS.md" --json "$out/results.json" --kinds "$kinds"
+    --markdown "$out/RESULTS.md" --json "$out/results.json" --kinds "$kinds" \
+    --invocation "$invocation"
 report_rc=$?
 
 # Protocol-level NFS/SMB (no kernel client) and two hosts: their own
@@ -139,4 +141,6 @@ PL_CONFORMANCE_RESULTS=$netfs_results bash "$root/conformance/netfs/run-2host.sh
 echo "   rc=$? $(grep -a Synthesis "$logs/netfs-plfwd-2host.log" | tail -1 | sed 's/^\[====\] //')" >&2
 $python "$root/conformance/netfs/report_netfs.py" "$netfs_results" ci/conformance-matrix.sh >>"$out/RESULTS.md"
 grep -q '"verdict": *"fail"' "$netfs_results" && report_rc=1
+# The appended section too: no absolute machine paths in a committed report.
+$python "$root/ci/pl_paths.py" "$out/RESULTS.md" || report_rc=1
 exit $report_rc

@@ -22,6 +22,10 @@
 #                      lslocks that can name the holder of an OFD lock
 #                      (util-linux >= 2.41); Debian 12's 2.38.1 cannot.
 #   --markdown         print the table as Markdown
+#   --retries N        run a test whose subtests did not all pass up to N
+#                      more times (its timing assumes an idle machine: a
+#                      3-second holder must outlast several subtests); the
+#                      table says which try passed
 #
 # Exit status: 0 if every subtest passed with portalock, 1 if one failed,
 # 2 usage.  Nothing here is used by ci/test.sh (CI has no util-linux tree):
@@ -39,6 +43,7 @@ PL=""
 REF=$(command -v flock || true)
 LSLOCKS=""
 MD=0
+RETRIES=0
 TREES=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
     --reference) REF=$2; shift 2 ;;
     --lslocks) LSLOCKS=$2; shift 2 ;;
     --markdown) MD=1; shift ;;
+    --retries) RETRIES=$2; shift 2 ;;
     -h | --help) usage ;;
     -*) echo "flock-compat: unknown option $1" >&2; usage ;;
     *) TREES+=("$1"); shift ;;
@@ -109,11 +115,31 @@ runtest() { # runtest IMPL FLOCK TREE VERSION SCRIPT
     [ -z "$ls" ] && [ -x "$tree/build/lslocks" ] && ls=$tree/build/lslocks
     [ -z "$ls" ] && ls=$(command -v lslocks || true)
     mkbuild "$b" "$bin" "$ls"
-    echo "== $impl: $ver $(basename "$(dirname "$script")")/$(basename "$script")" >&2
-    (cd "$tree/tests" && timeout 120 bash "$script" --nolocks --show-diff --builddir="$b") \
-        >"$WORK/out" 2>&1
-    cat "$WORK/out" >&2
-    parse "$impl" "$ver" "$(basename "$script")" <"$WORK/out"
+    local try=1 before
+    before=$(wc -l <"$RESULTS")
+    while :; do
+        echo "== $impl: $ver $(basename "$(dirname "$script")")/$(basename "$script") (try $try)" >&2
+        rm -rf "$b/tests"
+        (cd "$tree/tests" && timeout 120 bash "$script" --nolocks --show-diff --builddir="$b") \
+            >"$WORK/out" 2>&1
+        cat "$WORK/out" >&2
+        head -n "$before" "$RESULTS" >"$WORK/keep"
+        cp "$WORK/keep" "$RESULTS"
+        parse "$impl" "$ver" "$(basename "$script")" <"$WORK/out"
+        # util-linux's flock test holds its lock for 3 s while the subtests
+        # run; on a loaded machine they can outlast it, for any flock.
+        # Retry (--retries) and say so in the table.
+        if ! tail -n +"$((before + 1))" "$RESULTS" | cut -f5 | grep -qv '^OK$' ||
+            [ "$try" -gt "$RETRIES" ]; then
+            break
+        fi
+        try=$((try + 1))
+    done
+    if [ "$try" -gt 1 ]; then
+        awk -F'\t' -v OFS='\t' -v n="$before" -v t="$try" \
+            'NR > n { $5 = $5 " (try " t ")" } { print }' "$RESULTS" >"$WORK/keep"
+        cp "$WORK/keep" "$RESULTS"
+    fi
 }
 
 for tree in "${TREES[@]}"; do
@@ -155,7 +181,7 @@ awk -F'\t' -v md="$MD" -v ref="$refname" '
             else printf "%-24s %-11s %-20s %-10s %s\n", k[1], k[2], k[3], p, f
         }
     }' "$RESULTS"
-npass=$(awk -F'\t' '$4 == "portalock" && $5 == "OK"' "$RESULTS" | wc -l)
+npass=$(awk -F'\t' '$4 == "portalock" && $5 ~ /^OK/' "$RESULTS" | wc -l)
 nall=$(awk -F'\t' '$4 == "portalock"' "$RESULTS" | wc -l)
 echo "portalock: $npass of $nall subtests passed" >&2
 [ "$npass" = "$nall" ]

@@ -11,8 +11,9 @@
 # and the fuzzing time; valgrind and the sanitizer passes take what they
 # take (valgrind: at most PL_VALGRIND_LIMIT seconds, default 240, per unit
 # binary; a binary that hangs under valgrind is a named failure).
-# Sections: deps build storms faults crash fuzz asan tsan valgrind netfs
-# redis (netfs: the protocol-level NFS/SMB and two-host conformance, all of
+# Sections: deps build storms faults crash contention fuzz asan tsan
+# valgrind netfs redis (contention: the long forms of the cycling-holder
+# tests of issue 9 defect 5, 240 runs each; netfs: the protocol-level NFS/SMB and two-host conformance, all of
 # it, including the long SMB network cut that ci/test.sh leaves out; redis:
 # the Redis lock's fault cases, N rounds each: stress/redis_faults.sh).
 # PL_TEST_REDIS_PORT (default 56379) is the port of the test redis-server.
@@ -39,7 +40,7 @@ case "$minutes" in
 esac
 [ "$minutes" -ge 1 ] || minutes=1
 
-SECTIONS="deps build storms faults crash fuzz asan tsan valgrind netfs redis"
+SECTIONS="deps build storms faults crash contention fuzz asan tsan valgrind netfs redis"
 out=build-stress
 logs=$out/logs
 summary=$out/summary.txt
@@ -131,6 +132,22 @@ section_crash() {
     run crash-leftovers.log $out/build/stress/pl_crash --only leftovers ||
         known=FAIL
     record leftovers $known "issue 9 defect 1: $(grep -h 'checks passed' "$logs/crash-leftovers.log")"
+}
+
+# Issue 9 defect 5: a contender among cycling TemporaryFileLock/PidFileLock
+# holders only ever gets the lock or a timeout (never "split-brain"), in
+# the library (240 runs per kind) and in the CLI (--temporary -w 0.2 -E 99:
+# 240 runs, every status 0 or 99).  ci/test.sh runs 40 and 15.
+section_contention() {
+    step "contention at the deadline (240 runs each)"
+    local ok=PASS
+    [ -x $out/build/lib/tests/unit/pl_unit_temporary ] || configure $out/build
+    run contention.log env PLT_STRESS_RUNS=240 \
+        $out/build/lib/tests/unit/pl_unit_temporary --verbose \
+        --filter 'temporary/cycling*' || ok=FAIL
+    run contention.log env PL_CLI_STRESS_RUNS=240 bash \
+        lib/tests/cli/test_kinds.sh $out/build/lib/portalock || ok=FAIL
+    record contention $ok "$(grep -hE 'runs: |cycling holders' "$logs/contention.log" | sed 's/^\[----\] //' | paste -sd ';' -)"
 }
 
 section_netfs() {

@@ -5,12 +5,14 @@
 # and loop/FUSE/sshfs filesystems, protocol-level nfs-ganesha and samba and
 # two namespace "hosts", redis, bench smoke), then repeats the unit, CLI,
 # conformance, Redis and stress tests in an ASan+UBSan build and the stress
-# programs in a ThreadSanitizer build.  The long forms of the stress suite
-# (storms, fuzzing, valgrind) are ci/stress.sh.
+# programs in a ThreadSanitizer build, and cross-builds the Windows port and
+# runs its unit tests under Wine (ci/windows.sh).  The long forms of the
+# stress suite (storms, fuzzing, valgrind) are ci/stress.sh.
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
 #   PL_SKIP_PORTS=1 ci/test.sh   skip the short port matrix (musl, i686)
+#   PL_SKIP_WINDOWS=1 ci/test.sh   skip the Windows cross build (ci/windows.sh)
 #   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
 #
 # Needs root for apt and for the mounted filesystems (without root those
@@ -55,6 +57,11 @@ if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
     PL_PORTS="x86_64-linux-musl i686-linux-gnu" PL_PORTS_BACKENDS="flock ofd" \
         PL_PORTS_CYCLES=0 PL_PORTS_NO_DEPS=1 PL_PORTS_NATIVE="$root/build-ci" \
         PL_PORTS_OUT="$root/build-ci/ports" bash ci/ports.sh
+fi
+
+if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
+    step "Windows port: mingw-w64 cross build, unit tests under Wine"
+    bash ci/windows.sh
 fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then

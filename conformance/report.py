@@ -12,8 +12,13 @@ import collections
 import datetime
 import json
 import os
+import io
 import platform
 import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'ci'))
+import pl_paths  # noqa: E402
 
 SCENARIOS = [
     ('exclusivity', '8 contenders x 200 acquisitions: no overlapping '
@@ -99,10 +104,17 @@ def main():
     ap.add_argument('--markdown', required=True)
     ap.add_argument('--json', required=True)
     ap.add_argument('--kinds', default='')
+    ap.add_argument('--invocation', default='ci/conformance-matrix.sh',
+                    help='the command that made the results, for the report')
     a = ap.parse_args()
 
     results = load_lines(a.results)
     runs = load_lines(a.runs)
+    # Committed reports carry repository-relative paths; whatever absolute
+    # machine path is left makes this step fail below, before writing.
+    results = pl_paths.relativize(results, ROOT)
+    runs = pl_paths.relativize(runs, ROOT)
+    invocation = pl_paths.relativize(a.invocation, ROOT)
     kinds = a.kinds.split() or sorted({r['filesystem'] for r in results})
     impls = []
     for r in results:
@@ -130,7 +142,7 @@ def main():
     for r in runs:
         r['log'] = os.path.basename(r.get('log') or '')
     # One run / one result per line: valid JSON that diffs well.
-    with open(a.json, 'w') as f:
+    with io.StringIO() as f:
         f.write('{"meta": %s,\n' % json.dumps(meta, sort_keys=True))
         f.write(' "filesystems": %s,\n' % json.dumps(kinds))
         f.write(' "skipped_filesystems": %s,\n'
@@ -139,6 +151,7 @@ def main():
             json.dumps(r, sort_keys=True) for r in runs))
         f.write(' "results": [\n  %s\n ]}\n' % ',\n  '.join(
             json.dumps(r, sort_keys=True) for r in results))
+        json_text = f.getvalue()
 
     md = []
     w = md.append
@@ -151,6 +164,8 @@ def main():
       '`conformance/PROTOCOL.md`.' % (meta['generated'], meta['kernel'],
                                       meta['machine'], meta['cpus'],
                                       meta['protocol']))
+    w('')
+    w('Command: `%s`' % invocation)
     w('')
     w('Verdicts: **pass**; **FAIL** (a violation not in the '
       "implementation's known-results file); **expected-fail** (listed in "
@@ -341,8 +356,19 @@ def main():
                                      else ', '.join(sorted(scs)),
                                      where_str(where, ran_fs)))
         w('')
+    md_text = '\n'.join(md) + '\n'
+    bad_paths = pl_paths.machine_paths(md_text) + \
+        pl_paths.machine_paths(json_text)
+    if bad_paths:
+        print('conformance report: absolute machine paths (%d), e.g. %s; '
+              'nothing written' % (len(bad_paths),
+                                   ', '.join(sorted(set(bad_paths))[:3])),
+              file=sys.stderr)
+        return 1
+    with open(a.json, 'w') as f:
+        f.write(json_text)
     with open(a.markdown, 'w') as f:
-        f.write('\n'.join(md) + '\n')
+        f.write(md_text)
     print('conformance-matrix: %d scenario results, %s; wrote %s and %s'
           % (len(results), dict(counts), a.markdown, a.json), file=sys.stderr)
     return 1 if bad or failed_runs else 0

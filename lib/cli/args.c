@@ -45,6 +45,10 @@ enum {
 #define CLI_MAX_SECONDS 1e9
 
 const char *cli_progname = "portalock";
+FILE *cli_parse_err, *cli_parse_out;
+
+#define ERR_STREAM (cli_parse_err != NULL ? cli_parse_err : stderr)
+#define OUT_STREAM (cli_parse_out != NULL ? cli_parse_out : stdout)
 
 static const char *const cli_usage_lines[] = {
     "[options] FILE|DIRECTORY COMMAND [ARG...]",
@@ -103,13 +107,14 @@ static const char cli_help[] =
     "error, 73 cannot create), 1 on other errors.  See portalock(1).\n";
 
 int cli_usage_error(const char *fmt, ...) {
+    FILE *err = ERR_STREAM;
     va_list ap;
-    fprintf(stderr, "%s: ", cli_progname);
+    fprintf(err, "%s: ", cli_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(err, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname);
+    fputc('\n', err);
+    fprintf(err, "Try '%s --help' for more information.\n", cli_progname);
     return CLI_EX_USAGE;
 }
 
@@ -255,13 +260,14 @@ static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
 }
 
 static int cli_help_out(void) {
+    FILE *out = OUT_STREAM;
     size_t i;
     for (i = 0; i < sizeof(cli_usage_lines) / sizeof(cli_usage_lines[0]); i++)
-        printf("%s %s %s\n", i == 0 ? "Usage:" : "      ", cli_progname,
-               cli_usage_lines[i]);
-    fputc('\n', stdout);
-    fputs(cli_help, stdout);
-    return fflush(stdout) == 0 ? 0 : CLI_EX_FAILURE;
+        fprintf(out, "%s %s %s\n", i == 0 ? "Usage:" : "      ", cli_progname,
+                cli_usage_lines[i]);
+    fputc('\n', out);
+    fputs(cli_help, out);
+    return fflush(out) == 0 ? 0 : CLI_EX_FAILURE;
 }
 
 /* One option; returns 0 to go on, else the exit status. */
@@ -361,10 +367,11 @@ static int cli_option(cli_args_t *a, int c, char **argv) {
     case 'h': return cli_help_out();
     case 'V':
         if (strcmp(cli_progname, "portalock") == 0)
-            printf("portalock %s\n", PL_VERSION_STRING);
+            fprintf(OUT_STREAM, "portalock %s\n", PL_VERSION_STRING);
         else
-            printf("%s (portalock) %s\n", cli_progname, PL_VERSION_STRING);
-        return fflush(stdout) == 0 ? 0 : CLI_EX_FAILURE;
+            fprintf(OUT_STREAM, "%s (portalock) %s\n", cli_progname,
+                    PL_VERSION_STRING);
+        return fflush(OUT_STREAM) == 0 ? 0 : CLI_EX_FAILURE;
     case ':':
         return cli_usage_error("option '%s' requires an argument",
                                argv[optind - 1]);

@@ -15,6 +15,8 @@
 
 #include "portalock.h"
 
+#include <stdio.h>
+
 /* Exit statuses: flock(1)'s sysexits where it has one (see portalock.1). */
 #define CLI_EX_FAILURE     1  /* conflict (default -E), other kinds' errors */
 #define CLI_EX_USAGE       64 /* EX_USAGE: bad command line */
@@ -60,6 +62,9 @@ typedef struct cli_args {
 
 /* Name for messages: basename of argv[0], as flock(1) (set by main). */
 extern const char *cli_progname;
+/* Where cli_parse_args writes usage errors (stderr) and --help/--version
+ * (stdout); NULL = those.  The argument fuzzer points both elsewhere. */
+extern FILE *cli_parse_err, *cli_parse_out;
 
 /*
  * Parses argv into a.  Returns -1 to go on, else the exit status: 0 after

@@ -10,7 +10,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +79,9 @@ static int open_atomic_abs(pl_atomic_file_t **out, const char *path,
     }
     af->fp = pl__os_fdopen(af->fd, "w+");
     if (af->fp == NULL) {
-        rc = pl__error_set(err, pl__code_from_os(errno), errno,
-                           "fdopen(temporary file for %s)", af->path);
+        rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "fdopen(temporary file for %s)",
+                           af->path);
         pl__os_close(af->fd, NULL);
         if (af->tmp != NULL)
             pl__os_unlink(af->tmp, NULL);
@@ -120,8 +120,9 @@ int pl_atomic_commit(pl_atomic_file_t *af, pl_error_t *err) {
                            "failed; nothing published",
                            af->path);
     else if (fflush(af->fp) != 0)
-        rc = pl__error_set(err, pl__code_from_os(errno), errno,
-                           "write(temporary file for %s)", af->path);
+        rc = pl__error_set(err, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "write(temporary file for %s)",
+                           af->path);
     if (rc == PL_OK) {
         rc = af->tmp != NULL ? pl__os_fsync(af->fd, af->tmp, err)
                              : pl__os_fsync(af->fd, af->path, err);

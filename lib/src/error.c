@@ -4,7 +4,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,34 +33,6 @@ const char *pl_err_name(int err) {
 
 const char *pl_version(void) {
     return PL_VERSION_STRING;
-}
-
-int pl__code_from_os(int os_error) {
-    switch (os_error) {
-    case 0: return PL_OK;
-    case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-    case EWOULDBLOCK:
-#endif
-        return PL_ELOCKED;
-    case ENOENT:
-    case ENOTDIR: return PL_ENOENT;
-    case EACCES:
-    case EPERM: return PL_EACCES;
-    case EISDIR: return PL_EISDIR;
-    case ENAMETOOLONG: return PL_ENAMETOOLONG;
-    case EROFS: return PL_EROFS;
-    case EEXIST: return PL_EEXIST;
-    case ENOMEM: return PL_ENOMEM;
-    case ENOLCK:
-    case EOPNOTSUPP:
-#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
-    case ENOTSUP:
-#endif
-    case ENOSYS: return PL_ENOTSUP;
-    case ETIMEDOUT: return PL_ETIMEDOUT;
-    default: return PL_EOS;
-    }
 }
 
 int pl__error_vset(pl_error_t *err, int code, int os_error, const char *fmt,

@@ -8,7 +8,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +78,8 @@ static int close_fd(pl_lock_t *lock, pl_fd_t fd, pl_error_t *e) {
         FILE *fp = lock->fp;
         lock->fp = NULL;
         if (fclose(fp) != 0)
-            return pl__error_set(e, pl__code_from_os(errno), errno,
-                                 "fclose(%s)", lock->path);
+            return pl__error_set(e, pl__code_from_os(pl__os_crt_error()),
+                                 pl__os_crt_error(), "fclose(%s)", lock->path);
         return PL_OK;
     }
     return pl__os_close(fd, e);
@@ -215,8 +214,8 @@ static int unlock_and_close(pl_lock_t *lock, pl_fd_t fd, pl_error_t *e) {
     int rc = PL_OK, rc2;
 
     if (lock->fp != NULL && fflush(lock->fp) != 0)
-        rc = pl__error_set(e, pl__code_from_os(errno), errno, "fflush(%s)",
-                           lock->path);
+        rc = pl__error_set(e, pl__code_from_os(pl__os_crt_error()),
+                           pl__os_crt_error(), "fflush(%s)", lock->path);
     rc2 = pl__os_unlock(fd, lock->backend, rc == PL_OK ? e : NULL);
     if (rc == PL_OK)
         rc = rc2;

@@ -39,10 +39,16 @@ int pl__error_set(pl_error_t *err, int code, int os_error, const char *fmt, ...)
     PL__PRINTF(4, 5);
 int pl__error_vset(pl_error_t *err, int code, int os_error, const char *fmt,
                    va_list ap);
-/* Maps an OS error to a code: ENOENT -> PL_ENOENT, EAGAIN -> PL_ELOCKED... */
+/* Maps an OS error (errno on POSIX, GetLastError() on Windows) to a code:
+ * ENOENT / ERROR_FILE_NOT_FOUND -> PL_ENOENT, EAGAIN / ERROR_LOCK_VIOLATION
+ * -> PL_ELOCKED...  Platform layer. */
 int pl__code_from_os(int os_error);
 /* The OS's text for an OS error (strerror_r / FormatMessage). */
 void pl__os_strerror(int os_error, char *buf, size_t len);
+/* The OS error behind the last failed C library call (fflush, fclose,
+ * fdopen), in the os_error space above: errno on POSIX; on Windows errno
+ * translated to a GetLastError code. */
+int pl__os_crt_error(void);
 
 /* ---- lock objects (lock.c) ----------------------------------------------- */
 

@@ -26,6 +26,7 @@
  *          FUSE lock operations; those known not to keep them per mount.
  */
 #include "mountopts.h"
+#include "internal.h"
 
 #include "portalock.h"
 
@@ -136,7 +137,7 @@ int pl__mountinfo_find(const char *text, const char *path, pl__mount_t *out) {
 
 /* snprintf into a verdict line; a long line is cut, which is fine. */
 static void line(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    PL__PRINTF(3, 4); /* __attribute__ only behind the macro (MSVC) */
 static void line(char *buf, size_t len, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

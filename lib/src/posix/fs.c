@@ -243,6 +243,40 @@ int pl__os_hostname(char *buf, size_t len) {
     return PL_OK;
 }
 
+/* ---- errors -------------------------------------------------------------- */
+
+int pl__code_from_os(int os_error) {
+    switch (os_error) {
+    case 0: return PL_OK;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return PL_ELOCKED;
+    case ENOENT:
+    case ENOTDIR: return PL_ENOENT;
+    case EACCES:
+    case EPERM: return PL_EACCES;
+    case EISDIR: return PL_EISDIR;
+    case ENAMETOOLONG: return PL_ENAMETOOLONG;
+    case EROFS: return PL_EROFS;
+    case EEXIST: return PL_EEXIST;
+    case ENOMEM: return PL_ENOMEM;
+    case ENOLCK:
+    case EOPNOTSUPP:
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+    case ENOTSUP:
+#endif
+    case ENOSYS: return PL_ENOTSUP;
+    case ETIMEDOUT: return PL_ETIMEDOUT;
+    default: return PL_EOS;
+    }
+}
+
+int pl__os_crt_error(void) {
+    return errno;
+}
+
 /* strerror_r is GNU (char *) or XSI (int) depending on the libc. */
 static inline const char *strerror_xsi(int rc, char *buf) {
     return rc == 0 ? buf : NULL;

@@ -268,8 +268,10 @@ Test(pidfile, relative_path_survives_chdir) {
 }
 
 /* The sidecar is unlinked on release while held, so waiting contenders race
- * exactly as with TemporaryFileLock. */
-Test(pidfile, processes_never_overlap) {
+ * exactly as with TemporaryFileLock.  Every acquire syncs the PID file and
+ * its directory (durable publication): 120 s for sanitizer builds on a
+ * loaded machine. */
+Test(pidfile, processes_never_overlap, .timeout = 120.) {
     for (int b = 0; b < PLT_N_BACKENDS; b++) {
         plt_race_t r = plt_race(PLT_PIDFILE, plt_path("race.pid"),
                                 plt_backends[b], 3, 100);
