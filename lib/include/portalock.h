@@ -286,7 +286,8 @@ PL_API int pl_lock_close(pl_lock_t *lock);
  * Ends a wait in pl_lock_acquire* on this object from another thread (the
  * one call on an object that may come from another thread).  The acquire
  * returns PL_EINTR, or PL_OK if the lock was granted first.  Does nothing
- * when no acquire is running.  This is the way to stop a waiting thread:
+ * when no acquire is running.  File lock kinds only: a RedisLock's wait
+ * still ends at its timeout.  This is the way to stop a waiting thread:
  * pl_lock_acquire*, pl_lock_release and pl_lock_close are not cancellation
  * points (cancellation is deferred until they return, so a cancelled
  * thread leaks no descriptor, memory or thread), so call

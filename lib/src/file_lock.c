@@ -483,12 +483,10 @@ static int pidfile_acquire(pl_lock_t *lock, double timeout,
             read_holder(lock);
             if (lock->holder.pid > 0) {
                 size_t n = strlen(e.msg);
-                /* Host names are at most 64 bytes (HOST_NAME_MAX); the
-                 * bound keeps gcc's -Wformat-truncation quiet at -O2. */
                 if (lock->holder.local == 0)
                     snprintf(e.msg + n, sizeof(e.msg) - n,
-                             " (held by pid %ld on host %.64s, another host "
-                             "or PID namespace)",
+                             " (held by pid %ld on host %.64s, another host or "
+                             "PID namespace)",
                              lock->holder.pid, lock->holder.host);
                 else
                     snprintf(e.msg + n, sizeof(e.msg) - n, " (held by pid %ld)",
