@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in ci/packages.txt, or in the list
-# file given as $1 (idempotent: a package already installed costs nothing).
-# Needs root, like apt-get.
+# files given as arguments (ci/ports.sh: ci/ports-packages.txt); idempotent:
+# a package already installed costs nothing.  Needs root, like apt-get.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-list=${1:-$here/packages.txt}
-mapfile -t pkgs < <(grep -v '^\s*#' "$list" | sed '/^\s*$/d')
+[ $# -gt 0 ] || set -- "$here/packages.txt"
+mapfile -t pkgs < <(cat "$@" | sed 's/#.*//; s/^\s*//; s/\s*$//' | sed '/^$/d')
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

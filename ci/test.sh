@@ -11,6 +11,7 @@
 #
 #   ci/test.sh               everything
 #   PL_SKIP_ASAN=1 / PL_SKIP_TSAN=1 ci/test.sh   skip a sanitizer pass
+#   PL_SKIP_PORTS=1 ci/test.sh   skip the short port matrix (musl, i686)
 #   PL_SKIP_WINDOWS=1 ci/test.sh   skip the Windows cross build (ci/windows.sh)
 #   PL_CTEST_ARGS="-L unit" ci/test.sh   pass extra arguments to ctest
 #
@@ -48,6 +49,15 @@ step "ctest (all labels but netfs-long)"
 # netfs-long (the SMB network-cut window, ~85 s) runs in ci/stress.sh.
 # shellcheck disable=SC2086
 (cd build-ci && ctest --output-on-failure --timeout 900 -LE netfs-long ${PL_CTEST_ARGS:-})
+
+if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
+    # Short form of ci/ports.sh (all six targets): musl and 32-bit x86, two
+    # backends, the native suite from build-ci driving the ported contenders.
+    step "ports, short form (x86_64 musl, i686; ci/ports.sh runs all six)"
+    PL_PORTS="x86_64-linux-musl i686-linux-gnu" PL_PORTS_BACKENDS="flock ofd" \
+        PL_PORTS_CYCLES=0 PL_PORTS_NO_DEPS=1 PL_PORTS_NATIVE="$root/build-ci" \
+        PL_PORTS_OUT="$root/build-ci/ports" bash ci/ports.sh
+fi
 
 if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
     step "Windows port: mingw-w64 cross build, unit tests under Wine"

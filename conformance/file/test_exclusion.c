@@ -45,6 +45,7 @@ static int collect_cycles(plt_proc_t **p, int n, int cycles, plt_interval_t *iv,
 }
 
 static void exclusivity_run(const char *scenario, int mixed) {
+    plt_impl_t peer = PLT_OURS;
     plt_proc_t *p[EX_CONTENDERS];
     plt_interval_t *iv;
     plt_interval_t x, y;
@@ -53,16 +54,13 @@ static void exclusivity_run(const char *scenario, int mixed) {
     int64_t t0;
 
     p[0] = sc_begin(scenario, "lock", "cycle,counter");
-    if (mixed && !plt_python_available())
-        plt_not_applicable("needs /usr/bin/python3 with python3-portalocker");
+    if (mixed)
+        peer = plt_peer_impl(p[0]);
     for (i = 1; i < EX_CONTENDERS; i++) {
         char label[16];
         snprintf(label, sizeof(label), "c%d", i);
         if (mixed && i % 2 == 1)
-            p[i] = plt_start_impl(
-                label,
-                strcmp(p[0]->impl, "portalocker") == 0 ? PLT_OURS : PLT_PYTHON,
-                0);
+            p[i] = plt_start_impl(label, peer, 0);
         else
             p[i] = plt_start(label);
     }
@@ -185,23 +183,20 @@ PLT_TEST(exclusion, shared) {
 }
 
 static void semaphore_run(const char *scenario, int mixed) {
+    plt_impl_t peer = PLT_OURS;
     plt_proc_t *p[SEM_PROCS];
     plt_interval_t iv[SEM_PROCS * SEM_CYCLES];
     char opts[4096];
     int i, total, conc;
 
     p[0] = sc_begin(scenario, "semaphore", "cycle");
-    if (mixed && !plt_python_available())
-        plt_not_applicable("needs %s with python3-portalocker",
-                           "/usr/bin/python3");
+    if (mixed)
+        peer = plt_peer_impl(p[0]);
     for (i = 1; i < SEM_PROCS; i++) {
         char label[16];
         snprintf(label, sizeof(label), "c%d", i);
         if (mixed && i % 2 == 1)
-            p[i] = plt_start_impl(
-                label,
-                strcmp(p[0]->impl, "portalocker") == 0 ? PLT_OURS : PLT_PYTHON,
-                0);
+            p[i] = plt_start_impl(label, peer, 0);
         else
             p[i] = plt_start(label);
     }

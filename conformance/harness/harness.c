@@ -266,6 +266,22 @@ static void parse_hello(plt_proc_t *p, const plt_reply_t *r) {
     p->hello_pid = (long)plt_get_i64(r, "pid");
 }
 
+/* pipe2() is missing on macOS: pipe + FD_CLOEXEC.  Not atomic with respect
+ * to a fork in another thread, which the suite never does while spawning. */
+static int pipe_cloexec(int fds[2]) {
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 plt_proc_t *plt_start_argv(const char *label, char *const argv[], int hello) {
     int in[2], out[2];
     posix_spawn_file_actions_t fa;
@@ -275,8 +291,8 @@ plt_proc_t *plt_start_argv(const char *label, char *const argv[], int hello) {
     int rc;
 
     cr_assert(nprocs < PLT_MAX_PROCS, "too many contenders");
-    cr_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0,
-              "pipe: %s", strerror(errno));
+    cr_assert(pipe_cloexec(in) == 0 && pipe_cloexec(out) == 0, "pipe: %s",
+              strerror(errno));
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
@@ -333,6 +349,22 @@ int plt_python_available(void) {
                     PLT_PYTHON_PATH);
     }
     return known;
+}
+
+int plt_peer_is_native(void) {
+    const char *v = getenv("PL_CONFORMANCE_PEER");
+    return v != NULL && strcmp(v, "native") == 0;
+}
+
+plt_impl_t plt_peer_impl(const plt_proc_t *subject) {
+    if (plt_peer_is_native())
+        return PLT_OURS;
+    if (strcmp(subject->impl, "portalocker") == 0)
+        return PLT_OURS;
+    if (!plt_python_available())
+        plt_not_applicable("needs %s with python3-portalocker",
+                           PLT_PYTHON_PATH);
+    return PLT_PYTHON;
 }
 
 /* The command line of an implementation's contender (static storage). */
@@ -700,8 +732,8 @@ int plt_wait_fd_open(pid_t pid, const char *path, double timeout) {
     do {
         DIR *d = opendir(dir);
         struct dirent *e;
-        if (d == NULL)
-            return 0;
+        if (d == NULL) /* -1: no /proc here (macOS, the BSDs) */
+            return access("/proc/self/fd", F_OK) == 0 ? 0 : -1;
         while ((e = readdir(d)) != NULL) {
             ssize_t n;
             if (e->d_name[0] == '.')

@@ -31,6 +31,11 @@
  *   PL_CONFORMANCE_FS     filesystem label for results (default: probed)
  *   PL_CONFORMANCE_KNOWN  known-results file (default: from hello)
  *   PL_CONFORMANCE_RESULTS append one JSON line per scenario to this file
+ *   PL_CONFORMANCE_PEER   the other side of the *cross_impl scenarios:
+ *                         "python" (default: portalocker, or our contender
+ *                         when the subject is portalocker) or "native" (our
+ *                         pl_contender built with this suite: a ported
+ *                         contender against a native one on one file)
  *   PORTALOCK_CONTENDER_B "cmd args..." for every second subject contender
  *                         of a test (the 2nd, 4th...): participant B, e.g.
  *                         "ssh hostB /usr/local/libexec/portalock/pl_contender"
@@ -112,6 +117,13 @@ plt_proc_t *plt_start_argv(const char *label, char *const argv[], int hello);
 int plt_nobody_can_run(plt_impl_t impl, char *why, size_t len);
 /* Whether the Python portalocker adapter can run here (else prints why). */
 int plt_python_available(void);
+/* The other side of a cross-implementation scenario for this subject (see
+ * PL_CONFORMANCE_PEER); plt_not_applicable() with the reason when it cannot
+ * run. */
+plt_impl_t plt_peer_impl(const plt_proc_t *subject);
+/* 1 when PL_CONFORMANCE_PEER=native: subject and peer may both be
+ * "portalock" (different builds). */
+int plt_peer_is_native(void);
 
 /* Sends one command line (printf-style, no newline). 0 ok, -1 dead pipe. */
 int plt_send(plt_proc_t *p, const char *fmt, ...)
@@ -136,7 +148,8 @@ int plt_has(const plt_proc_t *p, const char *list, const char *item);
 /* Waits for exit (SIGKILL after timeout); returns the wait status. */
 int plt_wait_exit(plt_proc_t *p, double timeout);
 void plt_kill(plt_proc_t *p);
-/* 1 once pid has a descriptor open on path (via /proc), 0 after timeout. */
+/* 1 once pid has a descriptor open on path (via /proc), 0 after timeout,
+ * -1 where there is no /proc/<pid>/fd (macOS, the BSDs). */
 int plt_wait_fd_open(pid_t pid, const char *path, double timeout);
 
 int64_t plt_now_ns(void); /* CLOCK_MONOTONIC, comparable with contenders */

@@ -75,6 +75,10 @@ static void cli_probe_print_text(const char *path, const pl_probe_t *p) {
            cli_tristate(p->cross_mount_coherent,
                         "yes (locks are seen across mounts and clients)",
                         "no (locks are local to this client)"));
+    printf("families:   %s\n",
+           cli_tristate(p->flock_fcntl_exclude,
+                        "flock and fcntl locks exclude each other here",
+                        "flock and fcntl locks are independent here"));
     printf("guarantee:  %s\n", p->guarantee);
     if (p->mount_options[0] != '\0')
         printf("mount:      %s %s\n", p->mount_source, p->mount_options);

@@ -197,8 +197,17 @@ PL_API int pl_wait_signal(void);
 
 typedef struct pl_lock pl_lock_t; /* opaque */
 
-/* Sentinel for "not set" in pl_lock_options_t's double fields. */
-#define PL_UNSET (-1e300)
+/*
+ * Sentinel for "not set" in pl_lock_options_t's double fields (and the
+ * double arguments of pl_lock_acquire_with/pl_semaphore_acquire_with):
+ * -2^63 seconds.  It is a power of two, so the literal is exact in float,
+ * double and long double and "x == PL_UNSET" holds whatever precision the
+ * compiler evaluates the literal in.  (Until 0.1 it was -1e300, which is
+ * not exact: on 32-bit x86, FLT_EVAL_METHOD 2, the literal stayed a long
+ * double that no stored double ever equals.  The library still accepts that
+ * old value from programs built against the old header.)
+ */
+#define PL_UNSET (-9223372036854775808.0)
 
 typedef struct pl_lock_options {
     /*
@@ -426,6 +435,11 @@ typedef struct pl_probe {
     char mount_verdict[256];  /* one line, e.g. "NFS vers=4.2, hard: flock,
                                  lockf and OFD reach the server (...)" */
     char mount_advice[256];   /* one line: what to change; "" if nothing */
+    int flock_fcntl_exclude;  /* 1: flock and fcntl (lockf, OFD) locks
+                                 exclude each other here (one lock manager:
+                                 the BSDs, macOS, Linux NFS); 0: independent
+                                 (Linux local filesystems: every process on a
+                                 file must use one family); -1 unknown */
 } pl_probe_t;
 
 /*

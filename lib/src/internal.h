@@ -113,6 +113,8 @@ void pl__lock_clear_error(pl_lock_t *lock);
  * (pure parsing, built with or without hiredis); redis/redis_lock.c and
  * redis/redis_none.c only implement pl_redis_lock_open and the kind. */
 
+/* 1 for PL_UNSET and for the pre-0.1 sentinel -1e300 rounded to double. */
+int pl__is_unset(double v);
 /* Validates and normalises "r", "rb", "w+"... into out[4]; PL_EINVAL if bad. */
 int pl__mode_normalise(const char *mode, char out[4]);
 /* Flags check shared by every entry point (see pl_lock_fd). */

@@ -26,9 +26,9 @@ int pl__lock_new(pl_lock_t **out, const pl__lock_ops_t *ops, const char *path,
         o = *opts;
     else
         pl_lock_options_init(&o);
-    if (o.timeout == PL_UNSET)
+    if (pl__is_unset(o.timeout))
         o.timeout = 5.0;
-    if (o.check_interval == PL_UNSET)
+    if (pl__is_unset(o.check_interval))
         o.check_interval = 0.25;
     if (o.check_interval < 0 || o.check_interval != o.check_interval ||
         o.timeout != o.timeout)
@@ -147,9 +147,9 @@ static int acquire(pl_lock_t *lock, double timeout, double check_interval,
                    int fail_when_locked) {
     int rc;
 
-    if (timeout == PL_UNSET)
+    if (pl__is_unset(timeout))
         timeout = lock->opts.timeout;
-    if (check_interval == PL_UNSET)
+    if (pl__is_unset(check_interval))
         check_interval = lock->opts.check_interval;
     if (fail_when_locked < 0)
         fail_when_locked = lock->opts.fail_when_locked;

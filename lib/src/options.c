@@ -23,6 +23,12 @@ void pl_lock_options_init(pl_lock_options_t *opts) {
     opts->file_perms = 0;
 }
 
+/* v arrives as a double argument, so it is rounded to double whatever
+ * FLT_EVAL_METHOD is; the casts round the literals the same way. */
+int pl__is_unset(double v) {
+    return v == (double)PL_UNSET || v == (double)-1e300;
+}
+
 /*
  * Python's open() modes that make sense for a lock file: one of r, a, w,
  * then '+' and 'b' in any order, each at most once.  'x' and 't' are refused.

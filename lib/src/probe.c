@@ -149,6 +149,15 @@ static void describe(pl_probe_t *p) {
                  "%s: unknown filesystem; %s locks exclude processes on this "
                  "host using this mount; other mounts or clients unknown",
                  fs, ok);
+    n = strlen(p->guarantee);
+    if (p->flock_fcntl_exclude == 1)
+        snprintf(p->guarantee + n, sizeof(p->guarantee) - n,
+                 "; flock and fcntl (lockf, OFD) locks exclude each other "
+                 "here (one lock manager)");
+    else if (p->flock_fcntl_exclude == 0)
+        snprintf(p->guarantee + n, sizeof(p->guarantee) - n,
+                 "; flock and fcntl (lockf, OFD) locks do not exclude each "
+                 "other here: every process on a file must use one family");
     if (polling != 0) {
         backend_list(polling, poll, sizeof(poll));
         n = strlen(p->guarantee);
@@ -187,6 +196,52 @@ static void mount_options(const char *dir, pl_probe_t *p) {
         p->cross_mount_coherent = 1;
 }
 
+/*
+ * Whether flock and fcntl locks exclude each other here, measured: this
+ * process holds a flock lock on a temporary file and tries a non-blocking
+ * lockf (fcntl F_SETLK) lock from a second descriptor.  The owners differ
+ * (an open file description, a process), so the attempt fails exactly when
+ * both families live in one lock manager: on the BSDs and macOS always, on
+ * Linux over NFS (flock emulated with fcntl locks), never on Linux's local
+ * filesystems.  -1 when flock or lockf does not work here (Windows).
+ */
+static int flock_fcntl_exclude(const char *dir, unsigned ok) {
+    static const char name[] = "/portalock-probe-families";
+    size_t n = strlen(dir);
+    char *base, *tmp = NULL;
+    pl_fd_t fd1, fd2;
+    int rc, verdict = -1;
+
+    if (!(ok & (1u << PL_BACKEND_FLOCK)) || !(ok & (1u << PL_BACKEND_LOCKF)))
+        return -1;
+    if ((base = malloc(n + sizeof(name))) == NULL)
+        return -1;
+    memcpy(base, dir, n);
+    memcpy(base + n, name, sizeof(name));
+    rc = pl__os_create_temp(base, 0600, &tmp, &fd1, NULL);
+    free(base);
+    if (rc != PL_OK)
+        return -1;
+    if (pl__os_open_lockfile(tmp, "r+", 0600, &fd2, NULL) == PL_OK) {
+        if (pl__os_lock(fd1, PL_EXCLUSIVE | PL_NON_BLOCKING, PL_BACKEND_FLOCK,
+                        NULL) == PL_OK) {
+            rc = pl__os_lock(fd2, PL_EXCLUSIVE | PL_NON_BLOCKING,
+                             PL_BACKEND_LOCKF, NULL);
+            if (rc == PL_ELOCKED)
+                verdict = 1;
+            else if (rc == PL_OK)
+                verdict = 0;
+            pl__os_unlock(fd2, PL_BACKEND_LOCKF, NULL);
+            pl__os_unlock(fd1, PL_BACKEND_FLOCK, NULL);
+        }
+        pl__os_close(fd2, NULL);
+    }
+    pl__os_close(fd1, NULL);
+    pl__os_unlink(tmp, NULL);
+    free(tmp);
+    return verdict;
+}
+
 int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
     char *dir = NULL;
     int rc;
@@ -196,6 +251,7 @@ int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
     memset(out, 0, sizeof(*out));
     out->is_network = -1;
     out->cross_mount_coherent = -1;
+    out->flock_fcntl_exclude = -1;
     if ((rc = pl__os_probe_dir(path, &dir, err)) != PL_OK)
         return rc;
     rc = pl__os_fstype(dir, out->fstype, sizeof(out->fstype), &out->fs_magic,
@@ -208,6 +264,7 @@ int pl_probe(const char *path, pl_probe_t *out, pl_error_t *err) {
     }
     out->is_network = classify_network(out->fstype);
     out->cross_mount_coherent = classify_coherent(out->fstype, out->is_network);
+    out->flock_fcntl_exclude = flock_fcntl_exclude(dir, out->backends_ok);
     mount_options(dir, out);
     free(dir);
     describe(out);
@@ -275,7 +332,7 @@ static void jbackends(jbuf_t *b, unsigned bits) {
 
 int pl_probe_to_json(const pl_probe_t *probe, char *buf, size_t len) {
     jbuf_t b = {buf, len, 0, 0};
-    char num[64];
+    char num[128];
 
     if (probe == NULL || buf == NULL || len == 0)
         return PL_EINVAL;
@@ -289,8 +346,9 @@ int pl_probe_to_json(const pl_probe_t *probe, char *buf, size_t len) {
     jbackends(&b, probe->backends_ok);
     jputs(&b, ",\"blocking_ok\":");
     jbackends(&b, probe->blocking_ok);
-    snprintf(num, sizeof(num), ",\"cross_mount_coherent\":%d,",
-             probe->cross_mount_coherent);
+    snprintf(num, sizeof(num),
+             ",\"cross_mount_coherent\":%d,\"flock_fcntl_exclude\":%d,",
+             probe->cross_mount_coherent, probe->flock_fcntl_exclude);
     jputs(&b, num);
     jputs(&b, "\"guarantee\":");
     jstring(&b, probe->guarantee);

@@ -121,9 +121,9 @@ int pl_semaphore_open(pl_semaphore_t **out, unsigned maximum, const char *name,
         sem->opts = *opts;
     else
         pl_lock_options_init(&sem->opts);
-    if (sem->opts.timeout == PL_UNSET)
+    if (pl__is_unset(sem->opts.timeout))
         sem->opts.timeout = 5.0;
-    if (sem->opts.check_interval == PL_UNSET)
+    if (pl__is_unset(sem->opts.check_interval))
         sem->opts.check_interval = 0.25;
     if (sem->opts.fail_when_locked < 0)
         sem->opts.fail_when_locked = 1;
@@ -202,9 +202,9 @@ int pl_semaphore_acquire_with(pl_semaphore_t *sem, double timeout,
 
     if (sem == NULL)
         return PL_EINVAL;
-    if (timeout == PL_UNSET)
+    if (pl__is_unset(timeout))
         timeout = sem->opts.timeout;
-    if (check_interval == PL_UNSET)
+    if (pl__is_unset(check_interval))
         check_interval = sem->opts.check_interval;
     if (fail_when_locked < 0)
         fail_when_locked = sem->opts.fail_when_locked;

@@ -42,7 +42,11 @@
  *   NFS, Linux emulates flock with fcntl locks (then they do conflict); over
  *   FUSE filesystems that do not implement lock operations (sshfs, smbnetfs)
  *   the locks live in this kernel only and other clients are not excluded
- *   (see pl_probe()).
+ *   (see pl_probe()).  The BSDs and macOS differ: flock and fcntl locks are
+ *   kept by one lock manager there and do exclude each other (a flock
+ *   holder makes a lockf attempt fail), so mixing families is safe there
+ *   and only there; pl_probe() measures which case a directory is in
+ *   (flock_fcntl_exclude).
  *
  * UPGRADES
  *

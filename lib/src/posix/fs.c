@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -22,6 +21,27 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Where the POSIX variants differ (file scope only; PORTING.md):
+ *   dropping a FILE's buffer: __fpurge (glibc, musl) or fpurge (the BSDs,
+ *   macOS); kernel randomness: getrandom (Linux, FreeBSD 12+) or getentropy
+ *   (macOS, at most 256 bytes a call). */
+#if defined(__linux__)
+# include <stdio_ext.h>
+# define PL_FPURGE(fp) __fpurge(fp)
+#else
+# define PL_FPURGE(fp) fpurge(fp)
+#endif
+#if defined(__APPLE__)
+static ssize_t os_getrandom(void *buf, size_t len) {
+    size_t n = len < 256 ? len : 256;
+    return getentropy(buf, n) == 0 ? (ssize_t)n : -1;
+}
+#else
+static ssize_t os_getrandom(void *buf, size_t len) {
+    return getrandom(buf, len, GRND_NONBLOCK);
+}
+#endif
 
 #define OPEN_FLAGS_BASE (O_CLOEXEC | O_NOCTTY)
 
@@ -41,21 +61,48 @@ double pl__os_monotonic(void) {
 
 /*
  * getpid() is a system call that the generic layer makes on every acquire
- * and release (fork detection), a measurable share of an uncontended cycle.
- * The PID is cached in a page marked MADV_WIPEONFORK: the kernel zeroes it
- * in every child, however it was forked (fork, _Fork, clone), so the cache
- * can never be stale.  Without WIPEONFORK (Linux < 4.14) no caching.
+ * and release (fork detection), a measurable share of an uncontended cycle,
+ * so the PID is cached.  A child must never see the parent's value, and no
+ * single mechanism guarantees that everywhere, so the cache is cleared in
+ * the child twice over:
+ *
+ *   - it lives in a page marked MADV_WIPEONFORK, which the kernel zeroes in
+ *     every child however it was created (fork, _Fork, a raw clone), and
+ *   - a pthread_atfork child handler zeroes it after every fork() made
+ *     through libc.
+ *
+ * The atfork handler is not redundant: qemu-user accepts MADV_WIPEONFORK
+ * and ignores it (a forked aarch64 or s390x child under emulation saw the
+ * parent's PID), and some sandboxes may do the same.  Where the kernel has
+ * no MADV_WIPEONFORK (Linux < 4.14, the BSDs, macOS) nothing is cached:
+ * atfork handlers alone miss _Fork() and raw clones.
  */
+#ifdef MADV_WIPEONFORK
+# define PL_MADV_WIPEONFORK MADV_WIPEONFORK
+#else
+# define PL_MADV_WIPEONFORK (-1)
+#endif
+
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Atomic long *pid_cache;
 
+static void pid_cache_clear_in_child(void) {
+    if (pid_cache != NULL)
+        atomic_store_explicit(pid_cache, 0, memory_order_relaxed);
+}
+
 static void pid_cache_init(void) {
     long page = sysconf(_SC_PAGESIZE);
-    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p;
+
+    if (PL_MADV_WIPEONFORK < 0 || page <= 0)
+        return;
+    p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return;
-    if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+    if (pl__sys.madvise(p, (size_t)page, PL_MADV_WIPEONFORK) != 0 ||
+        pthread_atfork(NULL, NULL, pid_cache_clear_in_child) != 0) {
         munmap(p, (size_t)page);
         return;
     }
@@ -132,14 +179,15 @@ int pl__os_pid_namespace(char *buf, size_t len) {
     return PL_OK;
 }
 
-/* getrandom, else a splitmix64 stream seeded from time, pid and a counter. */
+/* getrandom/getentropy, else a splitmix64 stream seeded from time, pid and a
+ * counter. */
 int pl__os_random(void *buf, size_t len) {
     static atomic_uint_fast64_t counter;
     unsigned char *p = buf;
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = getrandom(p + got, len - got, GRND_NONBLOCK);
+        ssize_t n = os_getrandom(p + got, len - got);
         if (n > 0)
             got += (size_t)n;
         else if (n < 0 && errno == EINTR)
@@ -925,7 +973,7 @@ FILE *pl__os_fdopen(pl_fd_t fd, const char *mode) {
 }
 
 void pl__os_fclose_discard(FILE *fp) {
-    __fpurge(fp);
+    PL_FPURGE(fp);
     fclose(fp);
 }
 

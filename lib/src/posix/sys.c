@@ -11,12 +11,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/file.h>
-#include <sys/statfs.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#ifdef O_TMPFILE
+# define PL_O_TMPFILE O_TMPFILE /* Linux only */
+#else
+# define PL_O_TMPFILE 0
+#endif
 
 static int sys_open(const char *path, int flags, ...) {
     mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
+    if (flags & (O_CREAT | PL_O_TMPFILE)) {
         va_list ap;
         va_start(ap, flags);
         mode = (mode_t)va_arg(ap, unsigned);
@@ -57,7 +63,7 @@ static int sys_fcntl(int fd, int cmd, ...) {
     .unlink = unlink, .rename = rename, .link = link, .mkdir = mkdir,          \
     .read = read, .write = write, .statfs = statfs, .kill = kill,              \
     .lstat = lstat, .linkat = linkat,                                          \
-    .pthread_create = pthread_create }
+    .pthread_create = pthread_create, .madvise = madvise }
 /* clang-format on */
 
 static const pl__sys_table_t pl__sys_real = PL__SYS_REAL;

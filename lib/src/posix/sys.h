@@ -13,8 +13,13 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
+#if defined(__linux__)
+# include <sys/statfs.h>
+#else
+# include <sys/mount.h> /* statfs on the BSDs and macOS */
+# include <sys/param.h>
+#endif
 
 typedef struct pl__sys_table {
     int (*open)(const char *path, int flags, ...);
@@ -39,6 +44,7 @@ typedef struct pl__sys_table {
     /* The timed wait's helper thread (posix/backend.c). */
     int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
                           void *(*fn)(void *), void *arg);
+    int (*madvise)(void *addr, size_t len, int advice);
 } pl__sys_table_t;
 
 /* The live table; tests may replace entries. */

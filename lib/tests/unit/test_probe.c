@@ -58,6 +58,12 @@ static void probe_local_dir(const char *dir) {
     cr_expect(memchr(pr.guarantee, '\0', sizeof(pr.guarantee)) != NULL);
     cr_expect(ne(int, (int)pr.guarantee[0], 0), "no guarantee line");
     cr_expect(eq(ptr, strchr(pr.guarantee, '\n'), NULL), "not one line");
+    /* Linux keeps flock and fcntl locks apart on local filesystems (the
+     * BSDs and macOS would give 1). */
+    cr_expect(eq(int, pr.flock_fcntl_exclude, 0), "flock_fcntl_exclude %d",
+              pr.flock_fcntl_exclude);
+    cr_expect(ne(ptr, strstr(pr.guarantee, "do not exclude each other"), NULL),
+              "%s", pr.guarantee);
     cr_expect(eq(int, plt_dir_entries(dir), entries), "probe left files");
     cr_expect(eq(int, plt_count_fds(), fds), "probe leaked descriptors");
 }
@@ -111,9 +117,9 @@ Test(probe, bad_arguments_are_einval) {
 }
 
 static const char *const json_keys[] = {
-    "\"fstype\"",      "\"fs_magic\"",    "\"is_network\"",
-    "\"backends_ok\"", "\"blocking_ok\"", "\"cross_mount_coherent\"",
-    "\"guarantee\""};
+    "\"fstype\"",      "\"fs_magic\"",           "\"is_network\"",
+    "\"backends_ok\"", "\"blocking_ok\"",        "\"cross_mount_coherent\"",
+    "\"guarantee\"",   "\"flock_fcntl_exclude\""};
 
 Test(probe, json_has_every_field_and_is_valid) {
     pl_probe_t pr;
