@@ -2,8 +2,10 @@
  * fuzz_redis_url -- pl_redis_options_from_url on any string.  On success
  * every field points into the URL buffer and is well formed (a TCP URL has
  * a non-empty host and a port in 1..65535, a unix:// URL an absolute path);
- * on failure the code is PL_EINVAL with a message.  A %00 escape in the user
- * or password is refused: it would silently cut the password short.
+ * on failure the code is PL_EINVAL with a message, or PL_ENOTSUP for a
+ * Sentinel or Cluster scheme (the lock needs one standalone server).  A %00
+ * escape in the user or password is refused: it would silently cut the
+ * password short.
  */
 #include "portalock.h"
 
@@ -32,8 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pl_redis_options_init(&o);
     memset(&err, 0, sizeof(err));
     rc = pl_redis_options_from_url(&o, url, &err);
+    /* PL_ENOTSUP only for a Sentinel or Cluster scheme. */
+    if (rc == PL_ENOTSUP && strstr(url, "sentinel://") == NULL &&
+        strstr(url, "cluster://") == NULL)
+        abort();
     if (rc != PL_OK) {
-        if (rc != PL_EINVAL || err.code != rc || err.msg[0] == '\0' ||
+        if ((rc != PL_EINVAL && rc != PL_ENOTSUP) || err.code != rc ||
+            err.msg[0] == '\0' ||
             memchr(err.msg, '\0', sizeof(err.msg)) == NULL)
             abort();
     } else {
