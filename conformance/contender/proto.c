@@ -75,6 +75,20 @@ const char *plp_arg(const plp_args_t *a, const char *key) {
     return NULL;
 }
 
+double plp_arg_seconds(const plp_args_t *a, const char *key, double dflt) {
+    const char *v = plp_arg(a, key);
+    if (v == NULL)
+        return dflt;
+    if (strcmp(v, "inf") == 0 || strcmp(v, "forever") == 0)
+        return -1.0;
+    return strtod(v, NULL);
+}
+
+long plp_arg_long(const plp_args_t *a, const char *key, long dflt) {
+    const char *v = plp_arg(a, key);
+    return v != NULL ? strtol(v, NULL, 10) : dflt;
+}
+
 int plp_has_word(const plp_args_t *a, const char *word) {
     int i;
     for (i = 1; i < a->n; i++)

@@ -30,6 +30,11 @@ void plp_split_args(char *line, plp_args_t *a);
 const char *plp_arg(const plp_args_t *a, const char *key);
 /* 1 if the bare word is present. */
 int plp_has_word(const plp_args_t *a, const char *word);
+/* key=SECONDS as a double, dflt if absent; "inf" and "forever" give -1
+ * (wait forever).  No validation: for contenders that trust the harness. */
+double plp_arg_seconds(const plp_args_t *a, const char *key, double dflt);
+/* key=N as a long, dflt if absent (no validation). */
+long plp_arg_long(const plp_args_t *a, const char *key, long dflt);
 
 /* Writes one reply line and flushes. */
 void plp_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -50,20 +50,6 @@ static const char *url;
 static const char *root;
 static double renew_s = 1.5; /* a third of ganesha's 5 s test lease */
 
-static double arg_seconds(const plp_args_t *a, const char *key, double dflt) {
-    const char *v = plp_arg(a, key);
-    if (v == NULL)
-        return dflt;
-    if (strcmp(v, "inf") == 0 || strcmp(v, "forever") == 0)
-        return -1.0;
-    return strtod(v, NULL);
-}
-
-static long arg_long(const plp_args_t *a, const char *key, long dflt) {
-    const char *v = plp_arg(a, key);
-    return v != NULL ? strtol(v, NULL, 10) : dflt;
-}
-
 static obj_t *find(const plp_args_t *a, int create) {
     const char *id = plp_arg(a, "id");
     obj_t *free_slot = NULL;
@@ -101,10 +87,10 @@ static void cmd_open(const plp_args_t *a) {
         plp_reply_error(PL_ENOTSUP, "kind %s: only lock", kind);
         return;
     }
-    o->timeout = arg_seconds(a, "timeout", 5.0);
-    o->check_interval = arg_seconds(a, "check_interval", 0.25);
-    o->fail_when_locked = (int)arg_long(a, "fail_when_locked", 0);
-    o->shared = plp_has_word(a, "shared") || arg_long(a, "shared", 0) == 1;
+    o->timeout = plp_arg_seconds(a, "timeout", 5.0);
+    o->check_interval = plp_arg_seconds(a, "check_interval", 0.25);
+    o->fail_when_locked = (int)plp_arg_long(a, "fail_when_locked", 0);
+    o->shared = plp_has_word(a, "shared") || plp_arg_long(a, "shared", 0) == 1;
     o->held = 0;
     o->c = pln_connect(url, export_path(path), renew_s, err, sizeof(err));
     if (o->c == NULL) {
@@ -169,9 +155,9 @@ static void cmd_acquire(const plp_args_t *a) {
     else if (plp_has_word(a, "exclusive"))
         o->shared = 0;
     t0 = plp_now_ns();
-    rc = acquire(o, arg_seconds(a, "timeout", o->timeout),
-                 arg_seconds(a, "check_interval", o->check_interval),
-                 (int)arg_long(a, "fail_when_locked", o->fail_when_locked),
+    rc = acquire(o, plp_arg_seconds(a, "timeout", o->timeout),
+                 plp_arg_seconds(a, "check_interval", o->check_interval),
+                 (int)plp_arg_long(a, "fail_when_locked", o->fail_when_locked),
                  poll != NULL && strcmp(poll, "linux") == 0, &polls);
     t = plp_now_ns();
     if (rc == PL_OK)
@@ -243,11 +229,11 @@ static int bump(const char *path) {
 
 static void cmd_cycle(const plp_args_t *a) {
     obj_t *o = find(a, 0);
-    long n = arg_long(a, "n", 1), i, polls;
-    double hold = arg_seconds(a, "hold", 0);
-    double timeout = arg_seconds(a, "timeout", o != NULL ? o->timeout : 5);
-    double interval =
-        arg_seconds(a, "check_interval", o != NULL ? o->check_interval : 0.25);
+    long n = plp_arg_long(a, "n", 1), i, polls;
+    double hold = plp_arg_seconds(a, "hold", 0);
+    double timeout = plp_arg_seconds(a, "timeout", o != NULL ? o->timeout : 5);
+    double interval = plp_arg_seconds(a, "check_interval",
+                                      o != NULL ? o->check_interval : 0.25);
     const char *counter = plp_arg(a, "counter");
     size_t li = 0, cap;
     char *iv;
@@ -305,7 +291,7 @@ static int cmp_i64(const void *x, const void *y) {
  * N LOCKT alone. */
 static void cmd_bench(const plp_args_t *a) {
     obj_t *o = find(a, 0);
-    long n = arg_long(a, "n", 200), i;
+    long n = plp_arg_long(a, "n", 200), i;
     int64_t *d, *t;
     if (o == NULL || n < 10 || n > 1000000 || o->held) {
         plp_reply_error(PL_EINVAL, "bench: bad id or n, or held");

@@ -41,20 +41,6 @@ static obj_t objects[MAX_OBJECTS];
 static pl_redis_options_t base;
 
 
-static double arg_seconds(const plp_args_t *a, const char *key, double dflt) {
-    const char *v = plp_arg(a, key);
-    if (v == NULL)
-        return dflt;
-    if (strcmp(v, "inf") == 0 || strcmp(v, "forever") == 0)
-        return -1.0;
-    return strtod(v, NULL);
-}
-
-static long arg_long(const plp_args_t *a, const char *key, long dflt) {
-    const char *v = plp_arg(a, key);
-    return v != NULL ? strtol(v, NULL, 10) : dflt;
-}
-
 static obj_t *find(const plp_args_t *a, int create) {
     const char *id = plp_arg(a, "id");
     obj_t *free_slot = NULL;
@@ -89,13 +75,13 @@ static void cmd_open(const plp_args_t *a) {
         plp_reply_error(PL_EINVAL, "open: need path= and a new id=");
         return;
     }
-    r.timeout = arg_seconds(a, "timeout", r.timeout);
-    r.check_interval = arg_seconds(a, "check_interval", r.check_interval);
-    r.fail_when_locked = (int)arg_long(a, "fail_when_locked", 0);
+    r.timeout = plp_arg_seconds(a, "timeout", r.timeout);
+    r.check_interval = plp_arg_seconds(a, "check_interval", r.check_interval);
+    r.fail_when_locked = (int)plp_arg_long(a, "fail_when_locked", 0);
     r.unavailable_timeout =
-        arg_seconds(a, "unavailable_timeout", r.unavailable_timeout);
-    r.evict_stalled = (int)arg_long(a, "evict_stalled", r.evict_stalled);
-    r.shared = plp_has_word(a, "shared") || arg_long(a, "shared", 0) == 1;
+        plp_arg_seconds(a, "unavailable_timeout", r.unavailable_timeout);
+    r.evict_stalled = (int)plp_arg_long(a, "evict_stalled", r.evict_stalled);
+    r.shared = plp_has_word(a, "shared") || plp_arg_long(a, "shared", 0) == 1;
     r.on_lost = on_lost;
     r.on_lost_arg = o;
     atomic_store(&o->lost, 0);
@@ -117,9 +103,9 @@ static void cmd_acquire(const plp_args_t *a) {
         return;
     }
     t0 = plp_now_ns();
-    rc = pl_lock_acquire_with(o->lock, arg_seconds(a, "timeout", PL_UNSET),
-                              arg_seconds(a, "check_interval", PL_UNSET),
-                              (int)arg_long(a, "fail_when_locked", -1));
+    rc = pl_lock_acquire_with(o->lock, plp_arg_seconds(a, "timeout", PL_UNSET),
+                              plp_arg_seconds(a, "check_interval", PL_UNSET),
+                              (int)plp_arg_long(a, "fail_when_locked", -1));
     t = plp_now_ns();
     if (rc == PL_OK)
         plp_reply("acquired id=%s t0=%lld t=%lld count=1 token=%llu", o->id,
@@ -165,8 +151,8 @@ static void cmd_check(const plp_args_t *a) {
 
 static void cmd_cycle(const plp_args_t *a) {
     obj_t *o = find(a, 0);
-    long n = arg_long(a, "n", 1), i;
-    double hold = arg_seconds(a, "hold", 0), timeout;
+    long n = plp_arg_long(a, "n", 1), i;
+    double hold = plp_arg_seconds(a, "hold", 0), timeout;
     char *iv, *tk;
     size_t li = 0, lt = 0, cap;
     int rc;
@@ -175,7 +161,7 @@ static void cmd_cycle(const plp_args_t *a) {
         plp_reply_error(PL_EINVAL, "cycle: bad id or n");
         return;
     }
-    timeout = arg_seconds(a, "timeout", PL_UNSET);
+    timeout = plp_arg_seconds(a, "timeout", PL_UNSET);
     cap = (size_t)n * 44 + 64;
     iv = malloc(cap);
     tk = malloc(cap);
@@ -220,7 +206,7 @@ static int cmp_i64(const void *x, const void *y) {
 
 static void cmd_bench(const plp_args_t *a) {
     obj_t *o = find(a, 0);
-    long n = arg_long(a, "n", 1000), i;
+    long n = plp_arg_long(a, "n", 1000), i;
     int64_t *d;
     if (o == NULL || n < 10 || n > 1000000) {
         plp_reply_error(PL_EINVAL, "bench: bad id or n");
