@@ -4,6 +4,7 @@
  * Every system call goes through pl__sys (sys.h).
  */
 #include "internal.h"
+#include "posix/platform.h"
 #include "posix/sys.h"
 
 #include <dirent.h>
@@ -18,32 +19,18 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Where the POSIX variants differ (file scope only; PORTING.md):
- *   dropping a FILE's buffer: __fpurge (glibc, musl) or fpurge (the BSDs,
- *   macOS); kernel randomness: getrandom (Linux, FreeBSD 12+) or getentropy
- *   (macOS, at most 256 bytes a call). */
-#if defined(__linux__)
-# include <stdio_ext.h>
-# define PL_FPURGE(fp) __fpurge(fp)
-#else
-# define PL_FPURGE(fp) fpurge(fp)
-#endif
-#if defined(__APPLE__)
-static ssize_t os_getrandom(void *buf, size_t len) {
-    size_t n = len < 256 ? len : 256;
-    return getentropy(buf, n) == 0 ? (ssize_t)n : -1;
-}
-#else
-static ssize_t os_getrandom(void *buf, size_t len) {
-    return getrandom(buf, len, GRND_NONBLOCK);
-}
-#endif
-
 #define OPEN_FLAGS_BASE (O_CLOEXEC | O_NOCTTY)
+
+/* Anonymous files (Linux >= 3.11); 0 where the system has none (macOS, the
+ * BSDs): open_atomic then always takes its named fallback. */
+#ifdef O_TMPFILE
+# define PL_O_TMPFILE O_TMPFILE
+#else
+# define PL_O_TMPFILE 0
+#endif
 
 static int open_retry(const char *path, int flags, mode_t mode);
 
@@ -179,15 +166,15 @@ int pl__os_pid_namespace(char *buf, size_t len) {
     return PL_OK;
 }
 
-/* getrandom/getentropy, else a splitmix64 stream seeded from time, pid and a
- * counter. */
+/* getrandom/getentropy (fs_*.c), else a splitmix64 stream seeded from time, pid
+ * and a counter. */
 int pl__os_random(void *buf, size_t len) {
     static atomic_uint_fast64_t counter;
     unsigned char *p = buf;
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = os_getrandom(p + got, len - got);
+        ssize_t n = pl__posix_random_bytes(p + got, len - got);
         if (n > 0)
             got += (size_t)n;
         else if (n < 0 && errno == EINTR)
@@ -703,7 +690,9 @@ int pl__os_atomic_create(const char *path, unsigned perms, char **tmp_out,
         return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s", path);
     /* EOPNOTSUPP (filesystem), EISDIR (kernel before 3.11): not there, and
      * any other failure gets its proper error from the named fallback. */
-    fd = open_retry(dir, O_TMPFILE | O_RDWR | OPEN_FLAGS_BASE, (mode_t)perms);
+    if (PL_O_TMPFILE != 0)
+        fd = open_retry(dir, PL_O_TMPFILE | O_RDWR | OPEN_FLAGS_BASE,
+                        (mode_t)perms);
     free(dir);
     if (fd >= 0) {
         proc_fd_path(fd, proc, sizeof(proc));
@@ -973,7 +962,7 @@ FILE *pl__os_fdopen(pl_fd_t fd, const char *mode) {
 }
 
 void pl__os_fclose_discard(FILE *fp) {
-    PL_FPURGE(fp);
+    pl__posix_fpurge(fp);
     fclose(fp);
 }
 
