@@ -3,8 +3,8 @@
  * variadic in libc, so they get small wrappers that pass the optional
  * argument on; everything else points straight at libc.
  */
-#include "internal.h"
 #include "posix/sys.h"
+#include "internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -2,8 +2,8 @@
  * sys.c -- the live Win32 call table (see sys.h): every entry points
  * straight at kernel32.
  */
-#include "internal.h"
 #include "win32/sys.h"
+#include "internal.h"
 
 /* clang-format off */
 #define PL__SYS_REAL {                                                         \
