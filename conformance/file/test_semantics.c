@@ -271,6 +271,10 @@ PLT_TEST(semantics, mixed_backends) {
             sc_release(w, "l");
         sc_release(h, "l");
     }
+    plt_observe("subject_holds_other_excluded", "%s",
+                excluded[0] ? "yes" : "no");
+    plt_observe("other_holds_subject_excluded", "%s",
+                excluded[1] ? "yes" : "no");
     plt_observe("exclusion", "%s",
                 excluded[0] && excluded[1]   ? "both"
                 : excluded[0] || excluded[1] ? "one-way"
