@@ -38,7 +38,8 @@ enum {
     OPT_TEMPORARY,
     OPT_VERBOSE,
     OPT_REDIS,
-    OPT_ON_LOST
+    OPT_ON_LOST,
+    OPT_FAIR
 };
 
 /* Upper bound for -w and --check-interval: about 31 years. */
@@ -95,6 +96,7 @@ static const char cli_help[] =
     "                               (redis://[[user]:password@]host[:port])\n"
     "      --on-lost warn|kill      Redis lock lost while the command runs\n"
     "                               (default warn; portalock then exits 1)\n"
+    "      --fair                   Redis lock granted in arrival order\n"
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
@@ -243,6 +245,7 @@ static const struct option cli_longopts[] = {
     {"temporary", no_argument, NULL, OPT_TEMPORARY},
     {"redis", required_argument, NULL, OPT_REDIS},
     {"on-lost", required_argument, NULL, OPT_ON_LOST},
+    {"fair", no_argument, NULL, OPT_FAIR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
@@ -364,6 +367,7 @@ static int cli_option(cli_args_t *a, int c, char **argv) {
             return cli_usage_error(
                 "invalid --on-lost '%s' (expected warn or kill)", optarg);
         break;
+    case OPT_FAIR: a->fair = 1; break;
     case 'h': return cli_help_out();
     case 'V':
         if (strcmp(cli_progname, "portalock") == 0)
@@ -417,6 +421,8 @@ static int cli_check_combinations(cli_args_t *a) {
         return cli_usage_error("--backend does not apply to --redis");
     if (a->on_lost_kill && a->redis_url == NULL)
         return cli_usage_error("--on-lost needs --redis");
+    if (a->fair && a->redis_url == NULL)
+        return cli_usage_error("--fair needs --redis");
     if (a->range_set) {
         /* As flock(1): --start/--length imply --fcntl (OFD).  The lockf
          * backend also takes ranges; flock(2) has none. */
