@@ -30,6 +30,9 @@ bash ci/deps.sh
 step "format check"
 bash ci/format-check.sh
 
+step "macOS/BSD code paths: no Linux-only call outside *_linux.c (ci/posix-portable.sh)"
+bash ci/posix-portable.sh --syntax
+
 step "configure + build (-Werror)"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"
@@ -60,8 +63,8 @@ if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
 fi
 
 if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
-    step "Windows port: mingw-w64 cross build, unit tests under Wine"
-    bash ci/windows.sh
+    step "Windows port: mingw-w64 cross build, unit tests and conformance under Wine"
+    PL_WIN_NATIVE="$root/build-ci" bash ci/windows.sh
 fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
