@@ -37,7 +37,8 @@ enum {
     OPT_TEMPORARY,
     OPT_VERBOSE,
     OPT_REDIS,
-    OPT_ON_LOST
+    OPT_ON_LOST,
+    OPT_FAIR
 };
 
 /* Upper bound for -w and --check-interval: about 31 years. */
@@ -94,6 +95,7 @@ static const char cli_help[] =
     "                               (redis://[[user]:password@]host[:port])\n"
     "      --on-lost warn|kill      Redis lock lost while the command runs\n"
     "                               (default warn; portalock then exits 1)\n"
+    "      --fair                   Redis lock granted in arrival order\n"
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
@@ -242,6 +244,7 @@ static const cli_longopt_t cli_longopts[] = {
     {"temporary", CLI_NO_ARG, OPT_TEMPORARY},
     {"redis", CLI_REQ_ARG, OPT_REDIS},
     {"on-lost", CLI_REQ_ARG, OPT_ON_LOST},
+    {"fair", CLI_NO_ARG, OPT_FAIR},
     {"help", CLI_NO_ARG, 'h'},
     {"version", CLI_NO_ARG, 'V'},
     {NULL, 0, 0}};
@@ -374,6 +377,7 @@ static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
             return cli_usage_error(
                 "invalid --on-lost '%s' (expected warn or kill)", arg);
         break;
+    case OPT_FAIR: a->fair = 1; break;
     case 'h': return cli_help_out();
     case 'V':
         if (strcmp(cli_progname, "portalock") == 0)
@@ -426,6 +430,8 @@ static int cli_check_combinations(cli_args_t *a) {
         return cli_usage_error("--backend does not apply to --redis");
     if (a->on_lost_kill && a->redis_url == NULL)
         return cli_usage_error("--on-lost needs --redis");
+    if (a->fair && a->redis_url == NULL)
+        return cli_usage_error("--fair needs --redis");
     if (a->range_set) {
         /* As flock(1): --start/--length imply --fcntl (OFD).  The lockf
          * backend also takes ranges; flock(2) has none. */

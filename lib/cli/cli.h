@@ -70,6 +70,7 @@ typedef struct cli_args {
     int pidfile, temporary;
     const char *redis_url;
     int on_lost_kill;
+    int fair;            /* --fair: Redis lock in arrival order */
     const char *target;  /* FILE, FD, semaphore or Redis name; NULL: --fd */
     char **cmd_argv;     /* the command, NULL-terminated; NULL: none */
     char *shell_argv[4]; /* for -c */

@@ -321,6 +321,7 @@ static int cli_redis_main(const cli_args_t *a) {
         ro.check_interval = a->check_interval;
     ro.fail_when_locked = 0;
     ro.shared = a->op == CLI_OP_SHARED;
+    ro.fair = a->fair;
     ro.on_lost = cli_on_lost;
     ro.on_lost_arg = (void *)a;
     rc = pl_redis_lock_open(&lock, a->target, &ro);
