@@ -161,6 +161,7 @@ section_contention() {
 section_netfs() {
     step "protocol-level NFS/SMB and two hosts (ctest -L netfs)"
     local ok=PASS
+    [ -f $out/build/CTestTestfile.cmake ] || configure $out/build
     run netfs.log sh -c "cd $out/build && ctest --output-on-failure --timeout 900 -L netfs" || ok=FAIL
     record netfs $ok "$(grep -h 'tests passed' "$logs/netfs.log" | tail -n 1)"
 }
