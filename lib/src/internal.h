@@ -241,6 +241,11 @@ void pl__os_wait_free(pl__wait_t *tok); /* NULL-safe */
 /* Forgets an interrupt aimed at an earlier wait. */
 void pl__os_wait_reset(pl__wait_t *tok);
 void pl__os_wait_interrupt(pl__wait_t *tok);
+/* Defers thread cancellation until the matching restore (acquire, release
+ * and close run to the end: see lock.c); a no-op where threads cannot be
+ * cancelled asynchronously (Windows). */
+int pl__os_cancel_defer(void);
+void pl__os_cancel_restore(int state);
 /* pl_set_wait_signal / pl_wait_signal. */
 int pl__os_set_wait_signal(int signo, pl_error_t *err);
 int pl__os_wait_signal(void);

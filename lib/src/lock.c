@@ -5,7 +5,6 @@
  */
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,9 +119,9 @@ int pl_lock_acquire_with(pl_lock_t *lock, double timeout, double check_interval,
     pl__os_wait_reset(lock->wait);
     if (!atomic_compare_exchange_strong(&lock->state, &idle, PL__ACQUIRING))
         return PL_EBUSY; /* no message: another thread owns the buffer */
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    old = pl__os_cancel_defer();
     rc = acquire(lock, timeout, check_interval, fail_when_locked);
-    pthread_setcancelstate(old, &old);
+    pl__os_cancel_restore(old);
     atomic_store(&lock->state, PL__IDLE);
     return rc;
 }
@@ -187,9 +186,9 @@ int pl_lock_release(pl_lock_t *lock) {
 
     if (lock == NULL)
         return PL_EINVAL;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    old = pl__os_cancel_defer();
     rc = release(lock);
-    pthread_setcancelstate(old, &old);
+    pl__os_cancel_restore(old);
     return rc;
 }
 
@@ -234,7 +233,7 @@ int pl_lock_close(pl_lock_t *lock) {
      * caught: the caller must not use a closed object.) */
     if (!atomic_compare_exchange_strong(&lock->state, &idle, PL__CLOSING))
         return PL_EBUSY;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    old = pl__os_cancel_defer();
     if (lock->count > 0) {
         lock->count = 1; /* close releases fully, whatever the RLock depth */
         rc = release(lock);
@@ -243,7 +242,7 @@ int pl_lock_close(pl_lock_t *lock) {
         lock->ops->destroy(lock);
     pl__os_wait_free(lock->wait);
     free(lock); /* and the path with it */
-    pthread_setcancelstate(old, &old);
+    pl__os_cancel_restore(old);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * argument on; everything else points straight at libc.
  */
 #include "posix/sys.h"
+#include "internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -72,4 +73,17 @@ pl__sys_table_t pl__sys = PL__SYS_REAL;
 
 void pl__sys_reset(void) {
     pl__sys = pl__sys_real;
+}
+
+/* Cancellation state (internal.h): the thread calls, not system calls, so
+ * not in the table. */
+int pl__os_cancel_defer(void) {
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+void pl__os_cancel_restore(int state) {
+    int old;
+    pthread_setcancelstate(state, &old);
 }

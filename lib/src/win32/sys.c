@@ -3,6 +3,7 @@
  * straight at kernel32.
  */
 #include "win32/sys.h"
+#include "internal.h"
 
 /* clang-format off */
 #define PL__SYS_REAL {                                                         \
@@ -18,4 +19,13 @@ pl__sys_table_t pl__sys = PL__SYS_REAL;
 
 void pl__sys_reset(void) {
     pl__sys = pl__sys_real;
+}
+
+/* Windows threads have no asynchronous cancellation: nothing to defer. */
+int pl__os_cancel_defer(void) {
+    return 0;
+}
+
+void pl__os_cancel_restore(int state) {
+    (void)state;
 }
