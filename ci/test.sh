@@ -60,8 +60,8 @@ if [ "${PL_SKIP_PORTS:-0}" != 1 ]; then
 fi
 
 if [ "${PL_SKIP_WINDOWS:-0}" != 1 ]; then
-    step "Windows port: mingw-w64 cross build, unit tests under Wine"
-    bash ci/windows.sh
+    step "Windows port: mingw-w64 cross build, unit tests and conformance under Wine"
+    PL_WIN_NATIVE="$root/build-ci" bash ci/windows.sh
 fi
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then

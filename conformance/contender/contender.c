@@ -6,7 +6,10 @@
  * The suite never takes the lock under test in its own process; it starts
  * contenders like this one and choreographs them line by line.  Every reply
  * is one line, flushed at once.  Timestamps are CLOCK_MONOTONIC nanoseconds,
- * comparable across processes on Linux.
+ * comparable across processes on Linux (Windows: see win32/os.c).
+ *
+ * This file is the same on every platform; what differs (clock, crash,
+ * fork, plain file access) is in posix/os.c or win32/os.c behind os.h.
  *
  * Usage: pl_contender [--redis URL]
  *   --redis URL  lock "paths" are channel names and the lock objects are
@@ -14,22 +17,14 @@
  *   The default backend comes from PORTALOCK_BACKEND (through the library)
  *   unless a command gives backend=.
  */
+#include "os.h"
 #include "portalock.h"
 #include "proto.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_OBJECTS 16
 
@@ -203,14 +198,34 @@ static char *dup_or_null(const char *s) {
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* hello's optional fields for what differs from the protocol's defaults
+ * (clock=, crash=, wait=, platform=; PROTOCOL.md §4). */
+static void os_hello_fields(char *buf, size_t len) {
+    const char *clock = plc_os_clock_name();
+    const char *crash = plc_os_crash_style();
+    const char *wait = plc_os_wait_style();
+    const char *platform = plc_os_platform();
+    size_t n = 0;
+    buf[0] = '\0';
+    if (clock != NULL)
+        n += (size_t)snprintf(buf + n, len - n, " clock=%s", clock);
+    if (crash != NULL && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " crash=%s", crash);
+    if (wait != NULL && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " wait=%s", wait);
+    if (platform != NULL && n < len)
+        snprintf(buf + n, len - n, " platform=%s", platform);
+}
+
 static void cmd_hello(void) {
     char backends[64] = "";
+    char extra[128];
     pl_backend_t b;
     if (redis_mode) {
         plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
                   "kinds=lock backends=redis "
                   "features=shared,cycle,counter,crash,same-process-objects",
-                  PLP_PROTOCOL, pl_version(), (long)getpid());
+                  PLP_PROTOCOL, pl_version(), plc_os_pid());
         return;
     }
     for (b = PL_BACKEND_FLOCK; b <= PL_BACKEND_LOCKFILEEX; b++) {
@@ -220,12 +235,13 @@ static void cmd_hello(void) {
             strcat(backends, ",");
         strcat(backends, pl_backend_name(b));
     }
-    plp_reply(
-        "hello protocol=%s impl=portalock version=%s pid=%ld "
-        "kinds=lock,rlock,temporary,pidfile,semaphore backends=%s "
-        "features=shared,cycle,counter,crash,fork,close-other,write,holder,"
-        "same-process-objects,w-mode",
-        PLP_PROTOCOL, pl_version(), (long)getpid(), backends);
+    os_hello_fields(extra, sizeof(extra));
+    plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+              "kinds=lock,rlock,temporary,pidfile,semaphore backends=%s "
+              "features=shared,cycle,counter,crash,close-other,write,holder,"
+              "same-process-objects,w-mode%s%s",
+              PLP_PROTOCOL, pl_version(), plc_os_pid(), backends,
+              plc_os_features(), extra);
 }
 
 static void cmd_open(const plp_args_t *a) {
@@ -428,37 +444,6 @@ static void cmd_close(const plp_args_t *a) {
     plp_reply("closed id=%s t=%lld", id, (long long)plp_now_ns());
 }
 
-/* Read-modify-write of a decimal counter file (while holding the lock). */
-static int bump_counter(const char *path, char *err, size_t errlen) {
-    char buf[32];
-    ssize_t got;
-    long long v = 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    int len;
-    if (fd < 0) {
-        snprintf(err, errlen, "open(%s): %s", path, strerror(errno));
-        return -1;
-    }
-    got = pread(fd, buf, sizeof(buf) - 1, 0);
-    if (got < 0) {
-        snprintf(err, errlen, "read(%s): %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    buf[got] = '\0';
-    if (got > 0)
-        v = strtoll(buf, NULL, 10);
-    len = snprintf(buf, sizeof(buf), "%lld\n", v + 1);
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
-        snprintf(err, errlen, "write(%s): %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-
 static void cmd_cycle(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *counter;
@@ -493,7 +478,8 @@ static void cmd_cycle(const plp_args_t *a) {
             return;
         }
         ta = plp_now_ns();
-        if (counter != NULL && bump_counter(counter, err, sizeof(err)) != 0) {
+        if (counter != NULL &&
+            plc_os_bump_counter(counter, err, sizeof(err)) != 0) {
             do_release(o);
             plp_reply_error(PL_EOS, "cycle %ld/%ld: counter: %s", i + 1, n,
                             err);
@@ -537,11 +523,29 @@ static void cmd_holder(const plp_args_t *a) {
               info.alive, (long long)plp_now_ns());
 }
 
+/* What a forked child does with the inherited object (fork-child). */
+typedef struct fork_job {
+    obj_t *o;
+    const char *action;
+} fork_job_t;
+
+static int fork_child_body(void *arg) {
+    fork_job_t *j = arg;
+    if (strcmp(j->action, "release") == 0)
+        return do_release(j->o);
+    if (strcmp(j->action, "close") == 0)
+        return j->o->sem != NULL ? pl_semaphore_close(j->o->sem)
+                                 : pl_lock_close(j->o->lock);
+    return PL_OK; /* exit */
+}
+
 static void cmd_fork_child(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *action = plp_arg(a, "action");
-    pid_t pid;
-    int status, code;
+    fork_job_t job;
+    char msg[256];
+    long pid;
+    int rc, code;
     if (o == NULL)
         return;
     if (action == NULL)
@@ -552,66 +556,53 @@ static void cmd_fork_child(const plp_args_t *a) {
                         action);
         return;
     }
+    job.o = o;
+    job.action = action;
     fflush(stdout);
-    pid = fork();
-    if (pid < 0) {
-        plp_reply_error(PL_EOS, "fork: %s", strerror(errno));
+    rc = plc_os_fork_run(fork_child_body, &job, &pid, &code, msg, sizeof(msg));
+    if (rc != PL_OK) {
+        plp_reply_error(rc, "%s", msg);
         return;
     }
-    if (pid == 0) {
-        int rc = PL_OK;
-        if (strcmp(action, "release") == 0)
-            rc = do_release(o);
-        else if (strcmp(action, "close") == 0)
-            rc = o->sem != NULL ? pl_semaphore_close(o->sem)
-                                : pl_lock_close(o->lock);
-        _exit(rc < 0 ? -rc : rc);
-    }
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    code = WIFEXITED(status) ? -WEXITSTATUS(status) : PL_EOS;
-    plp_reply("forked id=%s pid=%ld action=%s result=%s t=%lld", o->id,
-              (long)pid, action, code == 0 ? "PL_OK" : pl_err_name(code),
+    plp_reply("forked id=%s pid=%ld action=%s result=%s t=%lld", o->id, pid,
+              action, code == 0 ? "PL_OK" : pl_err_name(code),
               (long long)plp_now_ns());
 }
 
 static void cmd_close_other(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *path;
-    int fd;
+    char msg[512];
     if (o == NULL)
         return;
     path = o->lock != NULL ? pl_lock_path(o->lock) : o->path;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        plp_reply_error(PL_EOS, "open(%s): %s", path, strerror(errno));
+    if (plc_os_open_close(path, msg, sizeof(msg)) != 0) {
+        plp_reply_error(PL_EOS, "%s", msg);
         return;
     }
-    close(fd);
     plp_reply("closed-other id=%s t=%lld", o->id, (long long)plp_now_ns());
 }
 
 static void cmd_write(const plp_args_t *a) {
     obj_t *o = need_obj(a);
     const char *data = plp_arg(a, "data");
-    FILE *f;
-    size_t len;
+    char msg[512];
+    int rc;
     if (o == NULL)
         return;
     if (data == NULL)
         data = "";
-    f = o->lock != NULL ? pl_lock_file(o->lock) : NULL;
-    if (f == NULL) {
+    rc = plc_os_write_held(o->lock, data, msg, sizeof(msg));
+    if (rc == PL_ENOTHELD) {
         plp_reply_error(PL_ENOTHELD, "write: id=%s holds no file", o->id);
         return;
     }
-    len = strlen(data);
-    if (fwrite(data, 1, len, f) != len || fflush(f) != 0) {
-        plp_reply_error(PL_EOS, "write: %s", strerror(errno));
+    if (rc != 0) {
+        plp_reply_error(PL_EOS, "%s", msg);
         return;
     }
-    plp_reply("written id=%s bytes=%zu t=%lld", o->id, len,
-              (long long)plp_now_ns());
+    plp_reply("written id=%s bytes=%lu t=%lld", o->id,
+              (unsigned long)strlen(data), (long long)plp_now_ns());
 }
 
 static void close_all(void) {
@@ -650,11 +641,9 @@ static int dispatch(char *line) {
         cmd_close_other(&a);
     else if (strcmp(c, "write") == 0)
         cmd_write(&a);
-    else if (strcmp(c, "crash") == 0) {
-        fflush(stdout);
-        kill(getpid(), SIGKILL);
-        _exit(137); /* not reached */
-    } else if (strcmp(c, "quit") == 0) {
+    else if (strcmp(c, "crash") == 0)
+        plc_os_crash();
+    else if (strcmp(c, "quit") == 0) {
         close_all();
         plp_reply("bye t=%lld", (long long)plp_now_ns());
         return 1;

@@ -3,31 +3,21 @@
  */
 #include "proto.h"
 
+#include "os.h"
 #include "portalock.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int64_t plp_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return plc_os_now_ns();
 }
 
 void plp_sleep_s(double s) {
-    struct timespec ts;
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    plc_os_sleep_s(s);
 }
 
 /* Decodes %XX in place (values may carry spaces and '=' that way).  Only
@@ -48,12 +38,22 @@ static void percent_decode(char *s) {
     *w = '\0';
 }
 
+/* The next space- or tab-separated token of *s (terminated in place), NULL
+ * at the end (strtok_r is not in every C library). */
+static char *next_token(char **s) {
+    char *tok = *s + strspn(*s, " \t");
+    if (*tok == '\0')
+        return NULL;
+    *s = tok + strcspn(tok, " \t");
+    if (**s != '\0')
+        *(*s)++ = '\0';
+    return tok;
+}
+
 void plp_split_args(char *line, plp_args_t *a) {
-    char *save = NULL;
     char *tok;
     a->n = 0;
-    for (tok = strtok_r(line, " \t", &save); tok != NULL && a->n < PLP_MAX_ARGS;
-         tok = strtok_r(NULL, " \t", &save)) {
+    while (a->n < PLP_MAX_ARGS && (tok = next_token(&line)) != NULL) {
         char *eq = strchr(tok, '=');
         if (eq != NULL) {
             *eq = '\0';
@@ -119,17 +119,44 @@ void plp_reply_error(int code, const char *fmt, ...) {
     plp_reply("error %s %s", pl_err_name(code), msg[0] != '\0' ? msg : "-");
 }
 
+/* One line of any length from f into *buf (grown as needed), without its
+ * line ending; -1 at EOF or when out of memory (getline is POSIX only). */
+static long read_line(FILE *f, char **buf, size_t *cap) {
+    size_t len = 0;
+    if (*buf == NULL) {
+        *cap = 4096;
+        if ((*buf = malloc(*cap)) == NULL)
+            return -1;
+    }
+    for (;;) {
+        if (fgets(*buf + len, (int)(*cap - len), f) == NULL) {
+            if (len == 0)
+                return -1;
+            break; /* a last line without "\n" */
+        }
+        len += strlen(*buf + len);
+        if (len > 0 && (*buf)[len - 1] == '\n')
+            break;
+        if (*cap - len < 2) {
+            char *nb = realloc(*buf, *cap * 2);
+            if (nb == NULL)
+                return -1;
+            *buf = nb;
+            *cap *= 2;
+        }
+    }
+    while (len > 0 && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r'))
+        (*buf)[--len] = '\0';
+    return (long)len;
+}
+
 void plp_serve(int (*dispatch)(char *line)) {
     char *line = NULL;
     size_t cap = 0;
-    ssize_t len;
 
-    signal(SIGPIPE, SIG_DFL);
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
+    plc_os_serve_init();
+    while (read_line(stdin, &line, &cap) >= 0)
         if (dispatch(line))
             break;
-    }
     free(line);
 }

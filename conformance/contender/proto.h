@@ -20,7 +20,8 @@ typedef struct plp_args {
     char *val[PLP_MAX_ARGS];
 } plp_args_t;
 
-/* CLOCK_MONOTONIC in nanoseconds (system-wide on Linux). */
+/* The protocol's timestamps in nanoseconds: CLOCK_MONOTONIC (system-wide on
+ * Linux), or what plc_os_clock_name() names (os.h). */
 int64_t plp_now_ns(void);
 void plp_sleep_s(double seconds);
 
@@ -44,8 +45,9 @@ void plp_reply_error(int code, const char *fmt, ...)
 
 /*
  * Reads commands from stdin until EOF or until dispatch returns nonzero
- * (quit), one line each with its line ending stripped.  SIGPIPE is reset to
- * its default so a suite that died cannot leave us blocked writing a reply.
+ * (quit), one line each with its line ending stripped.  On POSIX SIGPIPE is
+ * reset to its default so a suite that died cannot leave us blocked writing
+ * a reply (plc_os_serve_init).
  */
 void plp_serve(int (*dispatch)(char *line));
 

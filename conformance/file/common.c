@@ -42,6 +42,17 @@ const char *sc_backend_for(const plt_proc_t *p) {
     return plt_backend();
 }
 
+void sc_need_peer_backend(const plt_proc_t *subject, const plt_proc_t *peer) {
+    if (!plt_has(peer, "backends", sc_backend_for(peer)))
+        plt_not_applicable(
+            "the other side (%s %s, backends=%s) has no %s "
+            "backend%s",
+            peer->impl, peer->version, peer->backends, sc_backend_for(peer),
+            subject->windows ? "; Windows and Linux contenders on one file "
+                               "are semantics/mixed_backends"
+                             : "");
+}
+
 void sc_open(plt_proc_t *p, const char *id, const char *kind, const char *path,
              const char *extra) {
     plt_reply_t r;

@@ -32,6 +32,11 @@ plt_proc_t *sc_begin(const char *scenario, const char *kind,
 /* Backend to use for p: the suite's, or lockf for an implementation without
  * OFD in an OFD run (POSIX record locks and OFD locks conflict). */
 const char *sc_backend_for(const plt_proc_t *p);
+/* Not applicable unless the other side of a cross-implementation scenario
+ * has the suite's backend (a Windows subject's lockfileex: the Linux
+ * implementations have none; Windows against Linux on one file is
+ * semantics/mixed_backends). */
+void sc_need_peer_backend(const plt_proc_t *subject, const plt_proc_t *peer);
 /* open id=<id> kind=<kind> path=<path> backend=... <extra>; must succeed. */
 void sc_open(plt_proc_t *p, const char *id, const char *kind, const char *path,
              const char *extra);

@@ -65,6 +65,8 @@ static void exclusivity_run(const char *scenario, int mixed) {
             p[i] = plt_start(label);
     }
     if (mixed)
+        sc_need_peer_backend(p[0], p[1]);
+    if (mixed)
         plt_observe("pair", "%s/%s+%s/%s", p[0]->impl, sc_backend_for(p[0]),
                     p[1]->impl, sc_backend_for(p[1]));
     plt_path(lock, sizeof(lock), "exclusive.lock");
@@ -200,6 +202,8 @@ static void semaphore_run(const char *scenario, int mixed) {
         else
             p[i] = plt_start(label);
     }
+    if (mixed)
+        sc_need_peer_backend(p[0], p[1]);
     if (mixed) {
         plt_observe("implementations", "%s+%s", p[0]->impl, p[1]->impl);
         plt_observe("backends", "%s+%s", sc_backend_for(p[0]),

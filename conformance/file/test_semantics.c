@@ -21,6 +21,7 @@
 #include "portalock.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -167,6 +168,7 @@ PLT_TEST(semantics, cross_impl) {
     o = plt_start_impl("other", plt_peer_impl(s), 0);
     if (strcmp(s->impl, o->impl) == 0 && !plt_peer_is_native())
         plt_not_applicable("subject and other side are both %s", s->impl);
+    sc_need_peer_backend(s, o);
     plt_observe("pair", "%s/%s+%s/%s", s->impl, sc_backend_for(s), o->impl,
                 sc_backend_for(o));
     plt_path(path, sizeof(path), "cross.lock");
@@ -191,6 +193,140 @@ PLT_TEST(semantics, cross_impl) {
         plt_reply_free(&r);
         sc_release(other, "l");
     }
+    plt_finish();
+}
+
+/*
+ * Two lock families on one file: the subject on the suite's backend, our
+ * native pl_contender on PL_CONFORMANCE_PEER_BACKEND (flock, lockf, ofd).
+ * Each side holds in turn while the other tries.  The verdict is recorded
+ * ("exclusion" both / one-way / none) and must be what is known:
+ *
+ *   - one family (lockf and OFD are both fcntl record locks): exclusion;
+ *   - flock against the fcntl family: whatever pl_probe() says for the
+ *     directory (flock_fcntl_exclude: independent on Linux local
+ *     filesystems, one lock manager on NFS and the BSDs; -1 = unknown, the
+ *     verdict is then only recorded);
+ *   - lockfileex of a Windows subject: the suite runs on Linux, so that is
+ *     Wine, whose wineserver keeps a process's LockFileEx locks as fcntl
+ *     F_SETLK locks on its own descriptor of the file (the range mapped to
+ *     Unix offsets): the fcntl family.  So Wine's LockFileEx and native
+ *     lockf / OFD exclude each other in both directions, and flock is
+ *     independent of them on a local filesystem.  A change in Wine shows
+ *     here as a failure.
+ */
+#define MIXED_CYCLES 40
+
+static const char *lock_family(const plt_proc_t *p, const char *backend) {
+    if (strcmp(backend, "flock") == 0)
+        return "flock";
+    if (strcmp(backend, "lockf") == 0 || strcmp(backend, "ofd") == 0)
+        return "fcntl";
+    if (strcmp(backend, "lockfileex") == 0 && p->windows)
+        return "fcntl"; /* Wine: wineserver's F_SETLK */
+    return backend;
+}
+
+PLT_TEST(semantics, mixed_backends) {
+    plt_proc_t *s = sc_begin("mixed_backends", "lock", NULL);
+    const char *pb = getenv("PL_CONFORMANCE_PEER_BACKEND");
+    plt_proc_t *o, *pair[2];
+    const char *be[2];
+    plt_reply_t r;
+    pl_probe_t probe;
+    char path[4096];
+    int excluded[2] = {0, 0};
+    int expect, i;
+
+    if (pb == NULL || pb[0] == '\0')
+        plt_not_applicable("PL_CONFORMANCE_PEER_BACKEND is not set (the "
+                           "mixed run names the native side's backend)");
+    o = plt_start_impl("native", PLT_OURS, 0);
+    if (!plt_has(o, "backends", pb))
+        plt_not_applicable("the native contender has no %s backend "
+                           "(backends=%s)",
+                           pb, o->backends);
+    pair[0] = s;
+    pair[1] = o;
+    be[0] = plt_backend();
+    be[1] = pb;
+    plt_observe("pair", "%s%s/%s+%s/%s", s->impl, s->windows ? "(windows)" : "",
+                be[0], o->impl, be[1]);
+    plt_path(path, sizeof(path), "mixed.lock");
+    for (i = 0; i < 2; i++) {
+        plt_must(pair[i], &r, PLT_REPLY, "opened",
+                 "open id=l kind=lock path=%s backend=%s", plt_q(path), be[i]);
+        plt_reply_free(&r);
+    }
+    for (i = 0; i < 2; i++) {
+        plt_proc_t *h = pair[i], *w = pair[1 - i];
+        plt_must(h, &r, PLT_REPLY, "acquired", "acquire id=l timeout=0");
+        plt_reply_free(&r);
+        sc_acquire(w, &r, "l", "timeout=0");
+        excluded[i] = plt_is(&r, "already-locked");
+        plt_check(excluded[i] || plt_is(&r, "acquired"), "%s/%s tries: %s",
+                  w->label, be[1 - i], r.line);
+        plt_reply_free(&r);
+        if (!excluded[i])
+            sc_release(w, "l");
+        sc_release(h, "l");
+    }
+    plt_observe("subject_holds_other_excluded", "%s",
+                excluded[0] ? "yes" : "no");
+    plt_observe("other_holds_subject_excluded", "%s",
+                excluded[1] ? "yes" : "no");
+    plt_observe("exclusion", "%s",
+                excluded[0] && excluded[1]   ? "both"
+                : excluded[0] || excluded[1] ? "one-way"
+                                             : "none");
+    cr_assert(pl_probe(plt_dir(), &probe, NULL) == PL_OK);
+    if (strcmp(lock_family(s, be[0]), lock_family(o, be[1])) == 0)
+        expect = 1;
+    else
+        expect = probe.flock_fcntl_exclude;
+    plt_observe("expected", "%s",
+                expect == 1   ? "both"
+                : expect == 0 ? "none"
+                              : "unknown (pl_probe: flock_fcntl_exclude=-1)");
+    if (expect == 1 && excluded[0] && excluded[1]) {
+        /* Both at once, many times: no overlap of the holding intervals
+         * (timestamps of both platforms on one clock: a Windows side's are
+         * converted from clock=realtime) and no lost counter update. */
+        plt_interval_t iv[2 * MIXED_CYCLES], x, y;
+        char counter[4096], buf[64];
+        int total = 0;
+        plt_path(counter, sizeof(counter), "mixed.counter");
+        for (i = 0; i < 2; i++)
+            plt_send(pair[i],
+                     "cycle id=l n=%d hold=0.0005 timeout=60 "
+                     "check_interval=0.001 counter=%s",
+                     MIXED_CYCLES, plt_q(counter));
+        for (i = 0; i < 2; i++) {
+            int k = -1;
+            if (plt_recv(pair[i], &r, 120) == 1 && plt_is(&r, "cycled"))
+                k = plt_parse_intervals(plt_get(&r, "intervals"), iv + total,
+                                        MIXED_CYCLES, i);
+            plt_check(k == MIXED_CYCLES, "%s cycle: %s", pair[i]->label,
+                      r.line);
+            if (k > 0)
+                total += k;
+            plt_reply_free(&r);
+        }
+        plt_check(!plt_find_overlap(iv, total, &x, &y),
+                  "%s and %s held at once: [%lld,%lld] and [%lld,%lld]",
+                  pair[x.who]->label, pair[y.who]->label, (long long)x.a,
+                  (long long)x.b, (long long)y.a, (long long)y.b);
+        plt_check(sc_read_file(counter, buf, sizeof(buf)) >= 0 &&
+                      atol(buf) == 2 * MIXED_CYCLES,
+                  "counter is %s after %d locked increments (lost updates)",
+                  buf, 2 * MIXED_CYCLES);
+    }
+    if (expect >= 0)
+        plt_check(excluded[0] == expect && excluded[1] == expect,
+                  "%s/%s holding excludes %s/%s: %s; the other way: %s "
+                  "(expected: %s)",
+                  s->impl, be[0], o->impl, be[1], excluded[0] ? "yes" : "no",
+                  excluded[1] ? "yes" : "no", expect ? "both" : "neither");
     plt_finish();
 }
 

@@ -15,6 +15,15 @@
  *     so; a polling loop needs on average half an interval and here,
  *     because the release comes 0.15 s after the waiter started, about
  *     0.35 s.  The median shrugs off one stalled trial.
+ *     A contender that says wait=poll in hello (lockfileex under Wine: Wine
+ *     8.0 has no asynchronous lock wait, so the library polls there, backing
+ *     off up to check_interval) is held to what polling can do: below
+ *     check_interval + 250 ms.  The verdict still fails a waiter that never
+ *     gets the lock or sleeps past its interval; the figure is recorded.
+ *   - release on death: the holder ends by "crash" (SIGKILL; Windows:
+ *     TerminateProcess), then the next holder is SIGKILLed by the suite
+ *     (under Wine: the wine process, as a task manager or the OOM killer
+ *     would); each time the waiter must take over within 1 s.
  */
 #include "common.h"
 
@@ -158,16 +167,20 @@ PLT_TEST(timing, handoff) {
             sc_release(b, "l");
     }
     if (n > 0) {
+        double bound =
+            b->wait_poll ? HANDOFF_INTERVAL + TIMEOUT_SLACK : HANDOFF_BOUND;
         qsort(ms, (size_t)n, sizeof(ms[0]), dbl_cmp);
         plt_measure("handoff_ms_median", ms[n / 2]);
         plt_measure("handoff_ms_min", ms[0]);
         plt_measure("handoff_ms_max", ms[n - 1]);
-        plt_check(ms[n / 2] < HANDOFF_BOUND * 1e3,
+        plt_observe("wait", "%s", b->wait_poll ? "poll" : "kernel");
+        plt_check(ms[n / 2] < bound * 1e3,
                   "median hand-off %.1f ms (min %.1f, max %.1f) with "
-                  "check_interval %.0f ms: the waiter polls instead of "
-                  "waking on release (want < %.0f ms)",
+                  "check_interval %.0f ms: the waiter %s (want < %.0f ms)",
                   ms[n / 2], ms[0], ms[n - 1], HANDOFF_INTERVAL * 1e3,
-                  HANDOFF_BOUND * 1e3);
+                  b->wait_poll ? "sleeps past its polling interval"
+                               : "polls instead of waking on release",
+                  bound * 1e3);
     }
     plt_finish();
 }
@@ -175,6 +188,7 @@ PLT_TEST(timing, handoff) {
 PLT_TEST(timing, release_on_death) {
     plt_proc_t *a = sc_begin("release_on_death", "lock", "crash");
     plt_proc_t *b = plt_start("b");
+    plt_proc_t *c;
     plt_reply_t r;
     char path[4096];
     int64_t killed;
@@ -189,8 +203,9 @@ PLT_TEST(timing, release_on_death) {
     killed = plt_now_ns();
     plt_send(a, "crash");
     status = plt_wait_exit(a, 10);
-    plt_check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-              "holder did not die by SIGKILL (status 0x%x)", status);
+    plt_check(
+        plt_crashed(a, status), "holder did not die by SIGKILL%s (status 0x%x)",
+        a->crash_terminate ? " or TerminateProcess (exit 137)" : "", status);
     got = plt_recv(b, &r, PLT_REPLY);
     if (plt_check(got == 1 && plt_is(&r, "acquired"),
                   "waiter after the holder was killed: %s",
@@ -200,6 +215,33 @@ PLT_TEST(timing, release_on_death) {
         plt_check(s < DEATH_BOUND,
                   "took %.3f s to take over from a killed holder (bound %.1f "
                   "s)",
+                  s, DEATH_BOUND);
+    }
+    if (!plt_is(&r, "acquired")) {
+        plt_reply_free(&r);
+        plt_finish();
+        return;
+    }
+    plt_reply_free(&r);
+    /* Killed from outside: SIGKILL of b's process by its pid. */
+    c = plt_start("c");
+    sc_open(c, "l", "lock", path, NULL);
+    plt_send(c, "acquire id=l timeout=10 check_interval=0.05");
+    got = plt_recv(c, &r, 0.1);
+    plt_check(got == 0, "second waiter answered while the lock was held: %s",
+              r.line);
+    plt_reply_free(&r);
+    killed = plt_now_ns();
+    plt_kill(b);
+    got = plt_recv(c, &r, PLT_REPLY);
+    if (plt_check(got == 1 && plt_is(&r, "acquired"),
+                  "waiter after the holder got SIGKILL from the suite: %s",
+                  got == 1 ? r.line : "no reply")) {
+        double s = (double)(plt_get_i64(&r, "t") - killed) / 1e9;
+        plt_measure("takeover_sigkill_ms", s * 1e3);
+        plt_check(s < DEATH_BOUND,
+                  "took %.3f s to take over from a holder killed by SIGKILL "
+                  "(bound %.1f s)",
                   s, DEATH_BOUND);
     }
     plt_reply_free(&r);

@@ -264,6 +264,76 @@ static void parse_hello(plt_proc_t *p, const plt_reply_t *r) {
     HELLO_FIELD(features);
 #undef HELLO_FIELD
     p->hello_pid = (long)plt_get_i64(r, "pid");
+    v = plt_get(r, "clock");
+    p->clock_realtime = v != NULL && strcmp(v, "realtime") == 0;
+    v = plt_get(r, "crash");
+    p->crash_terminate = v != NULL && strcmp(v, "terminate") == 0;
+    v = plt_get(r, "wait");
+    p->wait_poll = v != NULL && strcmp(v, "poll") == 0;
+    v = plt_get(r, "platform");
+    p->windows = v != NULL && strcmp(v, "windows") == 0;
+}
+
+pid_t plt_host_pid(const plt_proc_t *p) {
+    return p->windows ? p->pid : (pid_t)p->hello_pid;
+}
+
+int plt_crashed(const plt_proc_t *p, int status) {
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return 1;
+    return p->crash_terminate && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 137;
+}
+
+/*
+ * clock=realtime contenders (Windows under Wine: no clock there follows
+ * CLOCK_MONOTONIC) report nanoseconds since the Unix epoch.  Their t=, t0=
+ * and intervals= values are rewritten in place to this machine's
+ * CLOCK_MONOTONIC, with the offset between the two clocks read as the reply
+ * arrives (microseconds of error; NTP slews by at most 0.5 ms/s).  A
+ * monotonic value is never longer than the realtime one it replaces, so the
+ * rewrite fits.
+ */
+static int64_t realtime_offset_ns(void) {
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    return ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+           (rt.tv_nsec - mono.tv_nsec);
+}
+
+static void to_monotonic(char *v, int64_t offset) {
+    char *w = v;
+    const char *r = v;
+    while (*r != '\0') {
+        if (*r >= '0' && *r <= '9') {
+            char *end, num[32];
+            long long t = strtoll(r, &end, 10);
+            int n = snprintf(num, sizeof(num), "%lld",
+                             t >= offset ? t - (long long)offset : t);
+            /* Never longer than the digits it replaces (t >= offset). */
+            if (n > 0 && n <= end - r) {
+                memcpy(w, num, (size_t)n);
+                w += n;
+            } else {
+                memmove(w, r, (size_t)(end - r));
+                w += end - r;
+            }
+            r = end;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+static void reply_to_monotonic(plt_reply_t *r) {
+    int64_t offset = realtime_offset_ns();
+    int i;
+    for (i = 0; i < r->nfields; i++)
+        if (strcmp(r->key[i], "t") == 0 || strcmp(r->key[i], "t0") == 0 ||
+            strcmp(r->key[i], "intervals") == 0)
+            to_monotonic(r->val[i], offset);
 }
 
 /* pipe2() is missing on macOS: pipe + FD_CLOEXEC.  Not atomic with respect
@@ -598,6 +668,8 @@ int plt_recv(plt_proc_t *p, plt_reply_t *r, double timeout) {
             memmove(p->buf, nl + 1, p->len - n - 1);
             p->len -= n + 1;
             reply_parse(r, line);
+            if (p->clock_realtime)
+                reply_to_monotonic(r);
             return 1;
         }
         left = deadline - plt_now_ns();

@@ -81,6 +81,12 @@ typedef struct plt_proc {
     char features[512];
     long hello_pid;
     int remote_b; /* started from PORTALOCK_CONTENDER_B (paths rewritten) */
+    /* hello's optional fields (PROTOCOL.md §4). */
+    int clock_realtime;  /* clock=realtime: timestamps are converted to
+                            CLOCK_MONOTONIC as replies arrive */
+    int crash_terminate; /* crash=terminate: crash exits with status 137 */
+    int wait_poll;       /* wait=poll: a blocked acquire polls */
+    int windows;         /* platform=windows: pid= is a Windows process id */
 } plt_proc_t;
 
 /* Which implementation a contender runs. */
@@ -144,6 +150,15 @@ const char *plt_get(const plt_reply_t *r, const char *key);
 int64_t plt_get_i64(const plt_reply_t *r, const char *key); /* 0 if absent */
 /* Capability test: list is "kinds", "backends" or "features". */
 int plt_has(const plt_proc_t *p, const char *list, const char *item);
+
+/* The process id of p on the suite's machine, for /proc: hello's pid (a
+ * wrapper such as setpriv may sit between), or the spawned child's when
+ * hello's pid is not one of ours (platform=windows: a Windows process id
+ * under Wine, whose Linux process is the child the suite spawned). */
+pid_t plt_host_pid(const plt_proc_t *p);
+/* 1 if status is how p ends after "crash": SIGKILL, or exit status 137
+ * for a contender that says crash=terminate (Windows' TerminateProcess). */
+int plt_crashed(const plt_proc_t *p, int status);
 
 /* Waits for exit (SIGKILL after timeout); returns the wait status. */
 int plt_wait_exit(plt_proc_t *p, double timeout);

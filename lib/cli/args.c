@@ -16,7 +16,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -217,35 +216,35 @@ static int cli_is_number(const char *s) {
 
 /* ---- options ------------------------------------------------------------- */
 
-static const struct option cli_longopts[] = {
-    {"shared", no_argument, NULL, 's'},
-    {"exclusive", no_argument, NULL, 'x'},
-    {"unlock", no_argument, NULL, 'u'},
-    {"nonblocking", no_argument, NULL, 'n'},
-    {"nonblock", no_argument, NULL, 'n'},
-    {"nb", no_argument, NULL, 'n'},
-    {"timeout", required_argument, NULL, 'w'},
-    {"wait", required_argument, NULL, 'w'},
-    {"conflict-exit-code", required_argument, NULL, 'E'},
-    {"close", no_argument, NULL, 'o'},
-    {"no-fork", no_argument, NULL, 'F'},
-    {"command", required_argument, NULL, 'c'},
-    {"fcntl", no_argument, NULL, OPT_FCNTL},
-    {"start", required_argument, NULL, OPT_START},
-    {"length", required_argument, NULL, OPT_LENGTH},
-    {"fd", required_argument, NULL, OPT_FD},
-    {"verbose", no_argument, NULL, OPT_VERBOSE},
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"check-interval", required_argument, NULL, OPT_CHECK_INTERVAL},
-    {"semaphore", required_argument, NULL, OPT_SEMAPHORE},
-    {"directory", required_argument, NULL, OPT_DIRECTORY},
-    {"pid", no_argument, NULL, OPT_PID},
-    {"temporary", no_argument, NULL, OPT_TEMPORARY},
-    {"redis", required_argument, NULL, OPT_REDIS},
-    {"on-lost", required_argument, NULL, OPT_ON_LOST},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0}};
+static const cli_longopt_t cli_longopts[] = {
+    {"shared", CLI_NO_ARG, 's'},
+    {"exclusive", CLI_NO_ARG, 'x'},
+    {"unlock", CLI_NO_ARG, 'u'},
+    {"nonblocking", CLI_NO_ARG, 'n'},
+    {"nonblock", CLI_NO_ARG, 'n'},
+    {"nb", CLI_NO_ARG, 'n'},
+    {"timeout", CLI_REQ_ARG, 'w'},
+    {"wait", CLI_REQ_ARG, 'w'},
+    {"conflict-exit-code", CLI_REQ_ARG, 'E'},
+    {"close", CLI_NO_ARG, 'o'},
+    {"no-fork", CLI_NO_ARG, 'F'},
+    {"command", CLI_REQ_ARG, 'c'},
+    {"fcntl", CLI_NO_ARG, OPT_FCNTL},
+    {"start", CLI_REQ_ARG, OPT_START},
+    {"length", CLI_REQ_ARG, OPT_LENGTH},
+    {"fd", CLI_REQ_ARG, OPT_FD},
+    {"verbose", CLI_NO_ARG, OPT_VERBOSE},
+    {"backend", CLI_REQ_ARG, OPT_BACKEND},
+    {"check-interval", CLI_REQ_ARG, OPT_CHECK_INTERVAL},
+    {"semaphore", CLI_REQ_ARG, OPT_SEMAPHORE},
+    {"directory", CLI_REQ_ARG, OPT_DIRECTORY},
+    {"pid", CLI_NO_ARG, OPT_PID},
+    {"temporary", CLI_NO_ARG, OPT_TEMPORARY},
+    {"redis", CLI_REQ_ARG, OPT_REDIS},
+    {"on-lost", CLI_REQ_ARG, OPT_ON_LOST},
+    {"help", CLI_NO_ARG, 'h'},
+    {"version", CLI_NO_ARG, 'V'},
+    {NULL, 0, 0}};
 
 static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
     if (!pl_backend_available(b))
@@ -271,7 +270,9 @@ static int cli_help_out(void) {
 }
 
 /* One option; returns 0 to go on, else the exit status. */
-static int cli_option(cli_args_t *a, int c, char **argv) {
+static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
+    const char *arg = g->arg;
+
     unsigned long u;
     pl_backend_t b;
 
@@ -286,83 +287,80 @@ static int cli_option(cli_args_t *a, int c, char **argv) {
     case 'w':
         /* flock(1) takes "-w -1" and then fails to arm its timer (71). */
         a->timeout_negative =
-            optarg[0] == '-' && cli_parse_seconds(optarg + 1, &a->timeout) == 0;
+            arg[0] == '-' && cli_parse_seconds(arg + 1, &a->timeout) == 0;
         if (a->timeout_negative)
             a->timeout = a->timeout > 0 ? -1 : 0;
-        else if (cli_parse_seconds(optarg, &a->timeout) != 0)
+        else if (cli_parse_seconds(arg, &a->timeout) != 0)
             return cli_usage_error("invalid timeout '%s' (expected seconds "
                                    ">= 0)",
-                                   optarg);
+                                   arg);
         a->timeout_set = 1;
         break;
     case 'E':
-        if (cli_parse_uint(optarg, 0, 255, &u) != 0)
+        if (cli_parse_uint(arg, 0, 255, &u) != 0)
             return cli_usage_error("invalid exit code '%s' (allowed values: "
                                    "0-255)",
-                                   optarg);
+                                   arg);
         a->conflict_code = (int)u;
         break;
     case 'c':
         if (a->command != NULL)
             return cli_usage_error("-c given more than once");
-        a->command = optarg;
+        a->command = arg;
         break;
     case OPT_FCNTL: return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
     case OPT_START:
     case OPT_LENGTH:
-        if (cli_parse_size(optarg, c == OPT_START ? &a->start : &a->length) !=
-            0)
-            return cli_usage_error("invalid %s '%s'",
-                                   c == OPT_START ? "start offset"
-                                                  : "length of lock range",
-                                   optarg);
+        if (cli_parse_size(arg, c == OPT_START ? &a->start : &a->length) != 0)
+            return cli_usage_error(
+                "invalid %s '%s'",
+                c == OPT_START ? "start offset" : "length of lock range", arg);
         a->range_set = 1;
         break;
     case OPT_FD:
-        if (cli_parse_uint(optarg, 0, INT_MAX, &u) != 0)
-            return cli_usage_error("invalid file descriptor '%s'", optarg);
+        if (cli_parse_uint(arg, 0, INT_MAX, &u) != 0)
+            return cli_usage_error("invalid file descriptor '%s'", arg);
         a->use_fd = 1;
         a->fd = (int)u;
         break;
     case OPT_VERBOSE: a->verbose++; break;
     case OPT_BACKEND:
-        if (pl_backend_from_name(optarg, &b) != PL_OK ||
-            b == PL_BACKEND_DEFAULT)
+        if (pl_backend_from_name(arg, &b) != PL_OK || b == PL_BACKEND_DEFAULT)
             return cli_usage_error(
-                "unknown backend '%s' (expected flock, lockf or ofd)", optarg);
-        return cli_set_backend(a, b, optarg);
+                "unknown backend '%s' (expected flock, lockf or ofd)", arg);
+        return cli_set_backend(a, b, arg);
     case OPT_CHECK_INTERVAL:
-        if (cli_parse_seconds(optarg, &a->check_interval) != 0)
+        if (cli_parse_seconds(arg, &a->check_interval) != 0)
             return cli_usage_error(
-                "invalid check interval '%s' (expected seconds >= 0)", optarg);
+                "invalid check interval '%s' (expected seconds >= 0)", arg);
         break;
     case OPT_SEMAPHORE:
-        if (cli_parse_uint(optarg, 1, CLI_MAX_SLOTS, &u) != 0)
+        if (cli_parse_uint(arg, 1, CLI_MAX_SLOTS, &u) != 0)
             return cli_usage_error(
-                "invalid semaphore size '%s' (expected 1 to %u)", optarg,
+                "invalid semaphore size '%s' (expected 1 to %u)", arg,
                 CLI_MAX_SLOTS);
         a->semaphore = (unsigned)u;
         break;
     case OPT_DIRECTORY:
-        if (optarg[0] == '\0')
+        if (arg[0] == '\0')
             return cli_usage_error("empty --directory");
-        a->directory = optarg;
+        a->directory = arg;
         break;
     case OPT_PID: a->pidfile = 1; break;
     case OPT_TEMPORARY: a->temporary = 1; break;
     case OPT_REDIS:
-        if (optarg[0] == '\0')
+        if (arg[0] == '\0')
             return cli_usage_error("empty --redis URL");
-        a->redis_url = optarg;
+        a->redis_url = arg;
         break;
     case OPT_ON_LOST:
-        if (strcmp(optarg, "kill") == 0)
+        if (strcmp(arg, "kill") == 0)
             a->on_lost_kill = 1;
-        else if (strcmp(optarg, "warn") == 0)
+        else if (strcmp(arg, "warn") == 0)
             a->on_lost_kill = 0;
         else
             return cli_usage_error(
-                "invalid --on-lost '%s' (expected warn or kill)", optarg);
+                "invalid --on-lost '%s' (expected warn or kill)", arg);
         break;
     case 'h': return cli_help_out();
     case 'V':
@@ -373,13 +371,12 @@ static int cli_option(cli_args_t *a, int c, char **argv) {
                     PL_VERSION_STRING);
         return fflush(OUT_STREAM) == 0 ? 0 : CLI_EX_FAILURE;
     case ':':
-        return cli_usage_error("option '%s' requires an argument",
-                               argv[optind - 1]);
+        return cli_usage_error("option '%s' requires an argument", g->bad);
     default:
-        if (optopt > 0 && optopt < 256 && isprint(optopt) &&
-            strncmp(argv[optind - 1], "--", 2) != 0)
-            return cli_usage_error("invalid option -- '%c'", optopt);
-        return cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        if (g->opt > 0 && g->opt < 256 && isprint(g->opt) &&
+            strncmp(g->bad, "--", 2) != 0)
+            return cli_usage_error("invalid option -- '%c'", g->opt);
+        return cli_usage_error("unrecognized option '%s'", g->bad);
     }
     return 0;
 }
@@ -484,6 +481,7 @@ static int cli_operands(cli_args_t *a, char **rest, int nrest) {
 }
 
 int cli_parse_args(cli_args_t *a, int argc, char **argv) {
+    cli_getopt_t g;
     int c, rc;
 
     memset(a, 0, sizeof(*a));
@@ -495,11 +493,10 @@ int cli_parse_args(cli_args_t *a, int argc, char **argv) {
 
     if (argc < 2)
         return cli_usage_error("not enough arguments");
-    optind = 0; /* glibc: full re-initialisation, so repeated calls work */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:sexnoFuw:E:c:hV", cli_longopts,
-                            NULL)) != -1) {
-        if ((rc = cli_option(a, c, argv)) != 0 || c == 'h' || c == 'V')
+    cli_getopt_init(&g);
+    while ((c = cli_getopt(&g, argc, argv, "+:sexnoFuw:E:c:hV",
+                           cli_longopts)) != -1) {
+        if ((rc = cli_option(a, c, &g)) != 0 || c == 'h' || c == 'V')
             return rc;
     }
     if ((rc = cli_check_combinations(a)) != 0)
@@ -508,7 +505,7 @@ int cli_parse_args(cli_args_t *a, int argc, char **argv) {
         a->nonblock = 1;
         a->timeout = 0;
     }
-    if ((rc = cli_operands(a, argv + optind, argc - optind)) != 0)
+    if ((rc = cli_operands(a, argv + g.ind, argc - g.ind)) != 0)
         return rc;
     if (a->command != NULL) {
         const char *sh = getenv("SHELL");

@@ -17,6 +17,12 @@
 
 #include <stdio.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+# define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+# define CLI_PRINTF(f, a)
+#endif
+
 /* Exit statuses: flock(1)'s sysexits where it has one (see portalock.1). */
 #define CLI_EX_FAILURE     1  /* conflict (default -E), other kinds' errors */
 #define CLI_EX_USAGE       64 /* EX_USAGE: bad command line */
@@ -60,6 +66,38 @@ typedef struct cli_args {
     char *shell_argv[4]; /* for -c */
 } cli_args_t;
 
+/*
+ * Option scanning with GNU getopt_long's rules on every platform
+ * (getopt.c): cli_getopt returns the next option's short letter or
+ * cli_longopt_t.val, '?' for an unknown one (opt: the letter, or the long
+ * option's val when "--name=x" gives an argument to one that takes none),
+ * ':' when an argument is missing, and -1 at the end, with ind at the first
+ * operand.  A '+' leading shorts stops at the first operand; without it the
+ * operands are moved after the options.  bad is the argv element of the
+ * last option seen (for messages), arg its argument.
+ */
+#define CLI_NO_ARG  0
+#define CLI_REQ_ARG 1
+typedef struct cli_longopt {
+    const char *name;
+    int has_arg; /* CLI_NO_ARG or CLI_REQ_ARG */
+    int val;
+} cli_longopt_t;
+
+typedef struct cli_getopt {
+    int ind;         /* next element of argv; at the end, the first operand */
+    const char *arg; /* the option's argument, or NULL */
+    int opt;         /* the option letter or val (for '?' and ':') */
+    const char *bad; /* the element the last option came from */
+    int pos;         /* position inside a cluster of short options */
+    int start;       /* where the option being scanned began */
+    int nonopt;      /* where the operands moved so far begin */
+} cli_getopt_t;
+
+void cli_getopt_init(cli_getopt_t *g);
+int cli_getopt(cli_getopt_t *g, int argc, char **argv, const char *shorts,
+               const cli_longopt_t *longs);
+
 /* Name for messages: basename of argv[0], as flock(1) (set by main). */
 extern const char *cli_progname;
 /* Where cli_parse_args writes usage errors (stderr) and --help/--version
@@ -69,13 +107,14 @@ extern FILE *cli_parse_err, *cli_parse_out;
 /*
  * Parses argv into a.  Returns -1 to go on, else the exit status: 0 after
  * --help/--version (printed to stdout), CLI_EX_USAGE after a usage error
- * (printed to stderr).  Touches nothing but a, stdout, stderr and getopt's
- * globals (it resets them, so it may be called again).
+ * (printed to stderr).  Touches nothing but a, stdout and stderr (argv's
+ * order stays: the options end at the first operand), so it may be called
+ * again.
  */
 int cli_parse_args(cli_args_t *a, int argc, char **argv);
 
 /* Prints "NAME: <message>" and a hint to stderr; returns CLI_EX_USAGE. */
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
 /* Seconds from CLOCK_MONOTONIC. */
 double cli_now(void);

@@ -8,7 +8,6 @@
 
 #include "portalock.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,28 +88,26 @@ static void cli_probe_print_text(const char *path, const pl_probe_t *p) {
 }
 
 int cli_probe_main(int argc, char **argv) {
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const cli_longopt_t longopts[] = {
+        {"json", CLI_NO_ARG, 'j'}, {"help", CLI_NO_ARG, 'h'}, {NULL, 0, 0}};
+    cli_getopt_t g;
     pl_probe_t probe;
     pl_error_t err;
     int json = 0, c, rc;
     const char *path;
 
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+    cli_getopt_init(&g);
+    while ((c = cli_getopt(&g, argc, argv, ":jh", longopts)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(cli_probe_usage, stdout); return 0;
         default:
-            return cli_usage_error("probe: unrecognized option '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error("probe: unrecognized option '%s'", g.bad);
         }
     }
-    if (argc - optind != 1)
+    if (argc - g.ind != 1)
         return cli_usage_error("probe needs exactly one PATH");
-    path = argv[optind];
+    path = argv[g.ind];
     memset(&probe, 0, sizeof(probe));
     memset(&err, 0, sizeof(err));
     rc = pl_probe(path, &probe, &err);

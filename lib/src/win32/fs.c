@@ -164,6 +164,25 @@ wchar_t *pl__win_fullpath(const char *path, pl_error_t *err) {
     return full;
 }
 
+/*
+ * 1 if a name in w is longer than NTFS, FAT32, exFAT and SMB allow (255
+ * UTF-16 units).  Windows reports such a name as ERROR_INVALID_NAME and
+ * Wine as ERROR_PATH_NOT_FOUND (its Unix open gets ENAMETOOLONG); checked
+ * up front, both give PL_ENAMETOOLONG, as on POSIX.
+ */
+#define PL_WIN_NAME_MAX 255
+
+static int name_too_long(const wchar_t *w) {
+    size_t run = 0;
+    for (; *w != L'\0'; w++) {
+        if (*w == L'\\' || *w == L'/')
+            run = 0;
+        else if (++run > PL_WIN_NAME_MAX)
+            return 1;
+    }
+    return 0;
+}
+
 wchar_t *pl__win_path(const char *path, pl_error_t *err) {
     wchar_t *full = pl__win_fullpath(path, err), *out;
     const wchar_t *prefix = L"\\\\?\\";
@@ -171,6 +190,13 @@ wchar_t *pl__win_path(const char *path, pl_error_t *err) {
 
     if (full == NULL)
         return NULL;
+    if (name_too_long(full)) {
+        free(full);
+        pl__error_set(err, PL_ENAMETOOLONG, ERROR_FILENAME_EXCED_RANGE,
+                      "%s: a name in the path is longer than %d characters",
+                      path, PL_WIN_NAME_MAX);
+        return NULL;
+    }
     if (has_prefix(full, L"\\\\?\\") || has_prefix(full, L"\\\\.\\"))
         return full;
     if (full[0] == L'\\' && full[1] == L'\\') { /* \\server\share\... */
