@@ -30,6 +30,9 @@ bash ci/deps.sh
 step "format check"
 bash ci/format-check.sh
 
+step "macOS/BSD code paths: no Linux-only call outside *_linux.c (ci/posix-portable.sh)"
+bash ci/posix-portable.sh --syntax
+
 step "configure + build (-Werror)"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"

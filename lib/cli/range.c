@@ -17,9 +17,17 @@
 #include <string.h>
 #include <sys/time.h>
 
-#ifndef F_OFD_SETLK
-# define F_OFD_SETLK  37 /* Linux >= 3.15; older kernels answer EINVAL */
-# define F_OFD_SETLKW 38
+/* OFD locks (Linux >= 3.15).  Headers without them (macOS, the BSDs) get
+ * process-owned F_SETLK(W) locks for every backend: the CLI holds them
+ * for as long as it runs (exec keeps them), but with the descriptor form a
+ * range lock ends when the CLI exits, where an OFD lock stays with the
+ * descriptor.  A Linux number here would be some other command there. */
+#ifdef F_OFD_SETLK
+# define CLI_OFD_SETLK  F_OFD_SETLK
+# define CLI_OFD_SETLKW F_OFD_SETLKW
+#else
+# define CLI_OFD_SETLK  F_SETLK
+# define CLI_OFD_SETLKW F_SETLKW
 #endif
 
 static volatile sig_atomic_t cli_range_expired;
@@ -46,9 +54,9 @@ int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
     fl.l_len = (off_t)length;
     *os_error = 0;
     if (timeout == 0 || op == CLI_OP_UNLOCK) {
-        cmd = ofd ? F_OFD_SETLK : F_SETLK;
+        cmd = ofd ? CLI_OFD_SETLK : F_SETLK;
     } else {
-        cmd = ofd ? F_OFD_SETLKW : F_SETLKW;
+        cmd = ofd ? CLI_OFD_SETLKW : F_SETLKW;
         if (timeout > 0) {
             memset(&sa, 0, sizeof(sa));
             sa.sa_handler = cli_range_alarm;

@@ -241,6 +241,10 @@ void pl__os_wait_free(pl__wait_t *tok); /* NULL-safe */
 /* Forgets an interrupt aimed at an earlier wait. */
 void pl__os_wait_reset(pl__wait_t *tok);
 void pl__os_wait_interrupt(pl__wait_t *tok);
+/* Called before a lock's descriptor reaches the caller (pl_lock_fileno,
+ * pl_lock_file): makes it behave as a plain open's (posix: clears the
+ * O_NONBLOCK the open used). */
+void pl__os_fd_handout(pl_fd_t fd);
 /* Defers thread cancellation until the matching restore (acquire, release
  * and close run to the end: see lock.c); a no-op where threads cannot be
  * cancelled asynchronously (Windows). */

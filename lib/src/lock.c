@@ -265,14 +265,19 @@ int pl_lock_count(const pl_lock_t *lock) {
 }
 
 pl_fd_t pl_lock_fileno(const pl_lock_t *lock) {
-    return lock != NULL && lock->count > 0 ? lock->fd : PL_INVALID_FD;
+    if (lock == NULL || lock->count == 0 || lock->fd == PL_INVALID_FD)
+        return PL_INVALID_FD;
+    pl__os_fd_handout(lock->fd);
+    return lock->fd;
 }
 
 FILE *pl_lock_file(pl_lock_t *lock) {
     if (lock == NULL || lock->count == 0 || lock->fd == PL_INVALID_FD)
         return NULL;
-    if (lock->fp == NULL)
+    if (lock->fp == NULL) {
+        pl__os_fd_handout(lock->fd);
         lock->fp = pl__os_fdopen(lock->fd, lock->mode);
+    }
     return lock->fp;
 }
 

@@ -72,7 +72,8 @@
  *
  *   The default: no signal of ours.  A helper thread makes the blocking
  *   call on the same descriptor while the caller sleeps on a futex word
- *   until a CLOCK_MONOTONIC deadline.  At the deadline the caller cancels
+ *   (a condition variable off Linux: wait_bsd.c) until a CLOCK_MONOTONIC
+ *   deadline.  At the deadline the caller cancels
  *   the helper and joins it.  The helper runs its call under asynchronous
  *   cancellation whatever the backend: flock is a cancellation point
  *   nowhere and musl does not make F_OFD_SETLKW one, so libc's list of
@@ -129,6 +130,7 @@
  * time left).  pl_probe() reports which backends can wait in the kernel.
  */
 #include "internal.h"
+#include "posix/platform.h"
 #include "posix/sys.h"
 
 #include <errno.h>
@@ -286,33 +288,13 @@ static void mark_shared(int fd, int on) {
         atomic_fetch_and(&shared_marks[fd / 32], ~bit);
 }
 
-/* 1 if fd (marked) really holds a shared flock lock right now. */
+/* 1 if fd (marked) really holds a shared flock lock right now; where the
+ * platform cannot tell (no /proc/self/fdinfo), the mark is trusted. */
 static int holds_shared_flock(int fd) {
-    char path[64], buf[2048];
-    ssize_t n;
-    int pfd;
-
     if (fd >= FD_MARKS ||
         !(atomic_load(&shared_marks[fd / 32]) & (1u << (fd % 32))))
         return 0;
-    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-    pfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (pfd < 0)
-        return 1; /* no procfs: trust the mark */
-    n = read(pfd, buf, sizeof(buf) - 1);
-    close(pfd);
-    if (n <= 0)
-        return 1;
-    buf[n] = '\0';
-    /* "lock:\t1: FLOCK  ADVISORY  READ 1234 fe:00:5310961 0 EOF" */
-    for (char *l = strstr(buf, "FLOCK"); l != NULL;
-         l = strstr(l + 5, "FLOCK")) {
-        char *eol = strchr(l, '\n');
-        char *rd = strstr(l, "READ");
-        if (rd != NULL && (eol == NULL || rd < eol))
-            return 1;
-    }
-    return 0;
+    return pl__fd_holds_shared_flock(fd) != 0;
 }
 
 int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
@@ -328,144 +310,14 @@ int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
     return PL_OK;
 }
 
-/* ---- futex words -----------------------------------------------------------
+/* ---- wait words ------------------------------------------------------------
  * A wait ends when a 32-bit word becomes non-zero: the helper thread posts
- * WORD_DONE, pl_lock_interrupt() posts WORD_INTR.  On Linux a bare futex:
- * the helper's wake is a single system call and the caller never has to
- * take a mutex the helper still holds (a condition variable measured about
- * 3x slower here).  Waking a futex never touches the word's memory, so a
- * wake that arrives after the waiter returned is harmless: at worst a
- * spurious wake-up of a later wait, which re-checks its word.  Elsewhere one
- * process-wide mutex + condition variable bound to CLOCK_MONOTONIC.
+ * WORD_DONE, pl_lock_interrupt() posts WORD_INTR.  Sleeping on the word and
+ * waking it is platform code (platform.h): a bare futex on Linux
+ * (wait_linux.c), a condition variable elsewhere (wait_bsd.c).
  */
 #define WORD_DONE 1u /* the helper's blocking call returned */
 #define WORD_INTR 2u /* pl_lock_interrupt() */
-
-#define NS_PER_S 1000000000LL
-
-#ifdef __linux__
-# include <sys/syscall.h>
-/* The futex ABI, spelled out: musl without kernel headers has no
- * <linux/futex.h>, and these values are fixed by the kernel. */
-# ifndef FUTEX_WAIT
-#  define FUTEX_WAIT 0
-# endif
-# ifndef FUTEX_WAKE
-#  define FUTEX_WAKE 1
-# endif
-# ifndef FUTEX_WAIT_BITSET
-#  define FUTEX_WAIT_BITSET 9
-# endif
-# ifndef FUTEX_PRIVATE_FLAG
-#  define FUTEX_PRIVATE_FLAG 128
-# endif
-# ifndef FUTEX_BITSET_MATCH_ANY
-#  define FUTEX_BITSET_MATCH_ANY 0xffffffff
-# endif
-
-static void word_wake(atomic_uint *w) {
-    syscall(SYS_futex, w, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
-            0);
-}
-
-/*
- * FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC deadline.  The
- * timespec is the KERNEL's, never libc's struct timespec: on a 32-bit ABI
- * with a 64-bit time_t (glibc's _TIME_BITS=64, musl >= 1.2) libc's layout
- * is two 64-bit fields while SYS_futex reads two 32-bit longs, and a wait
- * of 0.5 s returned after a few milliseconds.  There futex_time64 (Linux
- * 5.1) takes 64-bit fields; SYS_futex's own timespec is two longs on every
- * ABI but x32.  Returns 0 or the errno.
- */
-static int futex_wait_abs(atomic_uint *w, int64_t deadline_ns) {
-    long rc;
-    if (deadline_ns < 0) {
-        rc = syscall(SYS_futex, w, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, NULL,
-                     NULL, 0);
-        return rc == 0 ? 0 : errno;
-    }
-# if defined(SYS_futex_time64) || (defined(__x86_64__) && defined(__ILP32__))
-    {
-        struct {
-            long long tv_sec, tv_nsec;
-        } ts64 = {deadline_ns / NS_PER_S, deadline_ns % NS_PER_S};
-#  ifdef SYS_futex_time64
-        rc =
-            syscall(SYS_futex_time64, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                    0, &ts64, NULL, FUTEX_BITSET_MATCH_ANY);
-        if (rc == 0 || errno != ENOSYS)
-            return rc == 0 ? 0 : errno;
-            /* Linux < 5.1: the 32-bit call below */
-#  else /* x32: SYS_futex takes the 64-bit layout */
-        rc = syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0,
-                     &ts64, NULL, FUTEX_BITSET_MATCH_ANY);
-        return rc == 0 ? 0 : errno;
-#  endif
-    }
-# endif
-    {
-        struct {
-            long tv_sec, tv_nsec;
-        } ts = {(long)(deadline_ns / NS_PER_S), (long)(deadline_ns % NS_PER_S)};
-        rc = syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0,
-                     &ts, NULL, FUTEX_BITSET_MATCH_ANY);
-    }
-    return rc == 0 ? 0 : errno;
-}
-
-/* The word's value once non-zero, or 0 at the deadline (< 0: none).  An
- * error other than a wake-up, a signal or the deadline (a kernel or an
- * emulator without the call) degrades to 1 ms naps, never to a spin. */
-static unsigned word_wait(atomic_uint *w, int64_t deadline_ns) {
-    unsigned v;
-    while ((v = atomic_load(w)) == 0) {
-        int e = futex_wait_abs(w, deadline_ns);
-        if (e == ETIMEDOUT)
-            return atomic_load(w);
-        if (e != 0 && e != EAGAIN && e != EINTR) {
-            if (deadline_ns >= 0 && pl__os_monotonic_ns() >= deadline_ns)
-                return atomic_load(w);
-            pl__os_sleep(0.001);
-        }
-    }
-    return v;
-}
-#else
-static pthread_once_t word_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t word_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t word_cv;
-
-static void word_init(void) {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&word_cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-static void word_wake(atomic_uint *w) {
-    (void)w;
-    pthread_once(&word_once, word_init);
-    pthread_mutex_lock(&word_mu);
-    pthread_cond_broadcast(&word_cv);
-    pthread_mutex_unlock(&word_mu);
-}
-
-static unsigned word_wait(atomic_uint *w, int64_t deadline_ns) {
-    struct timespec ts;
-    unsigned v;
-    int rc = 0;
-    ts.tv_sec = (time_t)(deadline_ns / NS_PER_S);
-    ts.tv_nsec = (long)(deadline_ns % NS_PER_S);
-    pthread_once(&word_once, word_init);
-    pthread_mutex_lock(&word_mu);
-    while ((v = atomic_load(w)) == 0 && rc != ETIMEDOUT)
-        rc = deadline_ns < 0 ? pthread_cond_wait(&word_cv, &word_mu)
-                             : pthread_cond_timedwait(&word_cv, &word_mu, &ts);
-    pthread_mutex_unlock(&word_mu);
-    return v;
-}
-#endif
 
 /* ---- the wait token: what pl_lock_interrupt() reaches ----------------------
  * One per lock object.  In the helper-thread mode the caller sleeps on
@@ -479,7 +331,7 @@ struct pl__wait {
     pthread_mutex_t mu;
     int has_timer; /* under mu: timer belongs to a thread waiting now */
     int armed;     /* under mu: timer was armed (disarm it after) */
-    timer_t timer;
+    pl__wait_timer_t *timer; /* under mu: the waiting thread's */
 };
 
 int pl__os_wait_new(pl__wait_t **out) {
@@ -511,16 +363,10 @@ void pl__os_wait_reset(pl__wait_t *t) {
 
 void pl__os_wait_interrupt(pl__wait_t *t) {
     atomic_fetch_or(&t->word, WORD_INTR);
-    word_wake(&t->word);
+    pl__wait_word_wake(&t->word);
     pthread_mutex_lock(&t->mu);
-    if (t->has_timer) {
-        struct itimerspec its;
-        memset(&its, 0, sizeof(its));
-        its.it_value.tv_nsec = 1;
-        its.it_interval.tv_nsec = RETRY_NS;
-        if (timer_settime(t->timer, 0, &its, NULL) == 0)
-            t->armed = 1;
-    }
+    if (t->has_timer && pl__wait_timer_fire(t->timer, RETRY_NS) == 0)
+        t->armed = 1;
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -602,7 +448,7 @@ static void *waiter_main(void *arg) {
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
     w->error = e;
     atomic_fetch_or(w->word, WORD_DONE);
-    word_wake(w->word);
+    pl__wait_word_wake(w->word);
     /* The woken caller usually lands on this CPU (wake-affine); let it run
      * before this thread's exit path does. */
     sched_yield();
@@ -650,7 +496,7 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
         free(w);
         return WAIT_NO_THREAD;
     }
-    v = word_wait(w->word, deadline_ns);
+    v = pl__wait_word_wait(w->word, deadline_ns);
     if (v & WORD_DONE) {
         *error = w->error;
         pthread_detach(t);
@@ -668,10 +514,11 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
  * SA_RESTART, so that signo makes a blocking lock call fail with EINTR.
  * The waiting thread then blocks in flock/F_SETLKW/F_OFD_SETLKW itself and
  * the kernel wakes IT when the holder releases: one wake-up, as for a raw
- * waiter.  Its deadline is a per-thread POSIX timer (timer_create with
- * SIGEV_THREAD_ID, created on the thread's first timed wait and deleted at
- * its exit) that sends signo to that thread alone, so a wait in one thread
- * never disturbs another.
+ * waiter.  Its deadline is a per-thread timer (platform.h; on Linux
+ * timer_create with SIGEV_THREAD_ID, created on the thread's first timed
+ * wait and deleted at its exit) that sends signo to that thread alone, so a
+ * wait in one thread never disturbs another.  Where the platform has no
+ * such timer (wait_bsd.c) pl_set_wait_signal() answers PL_ENOTSUP.
  *
  * Races.  The deadline may strike before the thread has entered the
  * blocking call; the signal is then handled and lost, so the timer is
@@ -681,15 +528,6 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
  * Another handler of the application (without SA_RESTART) also gives EINTR
  * before the deadline: the call is simply made again.
  */
-#if defined(__linux__) && defined(SIGEV_THREAD_ID)
-# define HAVE_WAIT_SIGNAL 1
-# ifndef sigev_notify_thread_id /* glibc < 2.35 */
-#  define sigev_notify_thread_id _sigev_un._tid
-# endif
-#else
-# define HAVE_WAIT_SIGNAL 0
-#endif
-
 static atomic_int wait_signo; /* 0: the helper-thread mode */
 static pthread_mutex_t signo_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction signo_old; /* under signo_mu: to restore */
@@ -706,7 +544,7 @@ int pl__os_set_wait_signal(int signo, pl_error_t *err) {
     struct sigaction sa, cur;
     int prev, rc = PL_OK;
 
-    if (!HAVE_WAIT_SIGNAL && signo != 0)
+    if (!pl__wait_timers_available() && signo != 0)
         return pl__error_set(err, PL_ENOTSUP, 0,
                              "no per-thread timers here (SIGEV_THREAD_ID)");
     if (signo < 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP)
@@ -745,96 +583,29 @@ out:
     return rc;
 }
 
-#if HAVE_WAIT_SIGNAL
-typedef struct thread_timer {
-    int ready;
-    int signo;
-    timer_t id;
-} thread_timer_t;
-
-static _Thread_local thread_timer_t tl_timer;
-static pthread_once_t timer_once = PTHREAD_ONCE_INIT;
-static pthread_key_t timer_key; /* only for its destructor */
-static int timer_key_ok;
-
-static void timer_at_exit(void *unused) {
-    (void)unused;
-    if (tl_timer.ready)
-        timer_delete(tl_timer.id);
-    tl_timer.ready = 0;
-}
-
-/* Timers are not inherited: a forked child starts without one. */
-static void timer_after_fork(void) {
-    tl_timer.ready = 0;
-}
-
-static void timer_setup(void) {
-    timer_key_ok = pthread_key_create(&timer_key, timer_at_exit) == 0;
-    pthread_atfork(NULL, NULL, timer_after_fork);
-}
-
-/* This thread's timer sending signo to this thread, or NULL. */
-static thread_timer_t *thread_timer(int signo) {
-    struct sigevent sev;
-
-    if (tl_timer.ready && tl_timer.signo == signo)
-        return &tl_timer;
-    pthread_once(&timer_once, timer_setup);
-    if (!timer_key_ok)
-        return NULL;
-    if (tl_timer.ready) {
-        timer_delete(tl_timer.id);
-        tl_timer.ready = 0;
-    }
-    memset(&sev, 0, sizeof(sev));
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = signo;
-    sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
-    if (timer_create(CLOCK_MONOTONIC, &sev, &tl_timer.id) != 0)
-        return NULL;
-    tl_timer.ready = 1;
-    tl_timer.signo = signo;
-    pthread_setspecific(timer_key, &tl_timer);
-    return &tl_timer;
-}
-
-static void set_timer(timer_t id, int64_t deadline_ns) {
-    struct itimerspec its;
-    memset(&its, 0, sizeof(its));
-    if (deadline_ns >= 0) {
-        its.it_value.tv_sec = (time_t)(deadline_ns / NS_PER_S);
-        its.it_value.tv_nsec = (long)(deadline_ns % NS_PER_S);
-        if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-            its.it_value.tv_nsec = 1; /* 0 would disarm */
-        its.it_interval.tv_nsec = RETRY_NS;
-    }
-    timer_settime(id, TIMER_ABSTIME, &its, NULL);
-}
-
 static enum wait_result wait_with_signal(int fd, unsigned flags,
                                          pl_backend_t backend,
                                          int64_t deadline_ns, pl__wait_t *tok,
                                          int signo, int *error) {
-    thread_timer_t *tt;
+    pl__wait_timer_t *tt;
     enum wait_result res;
     sigset_t cur;
     int armed = deadline_ns >= 0;
 
     /* A blocked signo would never interrupt anything. */
     if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 ||
-        sigismember(&cur, signo) || (tt = thread_timer(signo)) == NULL)
+        sigismember(&cur, signo) || (tt = pl__wait_timer_get(signo)) == NULL)
         return WAIT_NO_SIGNAL;
     if (tok != NULL) {
         pthread_mutex_lock(&tok->mu);
-        tok->timer = tt->id;
+        tok->timer = tt;
         tok->has_timer = 1;
         tok->armed = armed;
         if (armed)
-            set_timer(tt->id, deadline_ns);
+            pl__wait_timer_set(tt, deadline_ns, RETRY_NS);
         pthread_mutex_unlock(&tok->mu);
     } else if (armed) {
-        set_timer(tt->id, deadline_ns);
+        pl__wait_timer_set(tt, deadline_ns, RETRY_NS);
     }
     for (;;) {
         int e;
@@ -859,24 +630,13 @@ static enum wait_result wait_with_signal(int fd, unsigned flags,
         armed = tok->armed;
         tok->armed = 0;
         if (armed)
-            set_timer(tt->id, -1);
+            pl__wait_timer_set(tt, -1, 0);
         pthread_mutex_unlock(&tok->mu);
     } else if (armed) {
-        set_timer(tt->id, -1);
+        pl__wait_timer_set(tt, -1, 0);
     }
     return res;
 }
-#else
-static enum wait_result wait_with_signal(int fd, unsigned flags,
-                                         pl_backend_t backend,
-                                         int64_t deadline_ns, pl__wait_t *tok,
-                                         int signo, int *error) {
-    (void)fd, (void)flags, (void)backend, (void)deadline_ns, (void)tok;
-    (void)signo, (void)error;
-    return WAIT_NO_SIGNAL;
-}
-#endif
-
 /* ---- entry points -------------------------------------------------------- */
 
 /*

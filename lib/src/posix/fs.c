@@ -4,6 +4,7 @@
  * Every system call goes through pl__sys (sys.h).
  */
 #include "internal.h"
+#include "posix/platform.h"
 #include "posix/sys.h"
 
 #include <dirent.h>
@@ -18,32 +19,18 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Where the POSIX variants differ (file scope only; PORTING.md):
- *   dropping a FILE's buffer: __fpurge (glibc, musl) or fpurge (the BSDs,
- *   macOS); kernel randomness: getrandom (Linux, FreeBSD 12+) or getentropy
- *   (macOS, at most 256 bytes a call). */
-#if defined(__linux__)
-# include <stdio_ext.h>
-# define PL_FPURGE(fp) __fpurge(fp)
-#else
-# define PL_FPURGE(fp) fpurge(fp)
-#endif
-#if defined(__APPLE__)
-static ssize_t os_getrandom(void *buf, size_t len) {
-    size_t n = len < 256 ? len : 256;
-    return getentropy(buf, n) == 0 ? (ssize_t)n : -1;
-}
-#else
-static ssize_t os_getrandom(void *buf, size_t len) {
-    return getrandom(buf, len, GRND_NONBLOCK);
-}
-#endif
-
 #define OPEN_FLAGS_BASE (O_CLOEXEC | O_NOCTTY)
+
+/* Anonymous files (Linux >= 3.11); 0 where the system has none (macOS, the
+ * BSDs): open_atomic then always takes its named fallback. */
+#ifdef O_TMPFILE
+# define PL_O_TMPFILE O_TMPFILE
+#else
+# define PL_O_TMPFILE 0
+#endif
 
 static int open_retry(const char *path, int flags, mode_t mode);
 
@@ -179,15 +166,15 @@ int pl__os_pid_namespace(char *buf, size_t len) {
     return PL_OK;
 }
 
-/* getrandom/getentropy, else a splitmix64 stream seeded from time, pid and a
- * counter. */
+/* getrandom/getentropy (fs_*.c), else a splitmix64 stream seeded from time, pid
+ * and a counter. */
 int pl__os_random(void *buf, size_t len) {
     static atomic_uint_fast64_t counter;
     unsigned char *p = buf;
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = os_getrandom(p + got, len - got);
+        ssize_t n = pl__posix_random_bytes(p + got, len - got);
         if (n > 0)
             got += (size_t)n;
         else if (n < 0 && errno == EINTR)
@@ -358,8 +345,14 @@ static int not_regular(pl_error_t *err, mode_t m, const char *path) {
  * blocking open() of a FIFO waits for a peer forever, whatever timeout the
  * caller has; with O_NONBLOCK it returns at once (or fails with ENXIO for a
  * write-only open without a reader, or a socket), and the fstat refuses it.
- * O_NONBLOCK is then cleared so the descriptor behaves as a plain open's.
  * flags must not contain O_NONBLOCK.
+ *
+ * O_NONBLOCK stays set: on a regular file it changes nothing for read,
+ * write, ftruncate, fsync or any lock (Linux, the BSDs, macOS; Linux's
+ * mandatory locking, the one thing that honoured it, is gone since 5.15),
+ * and clearing it costs a system call in every Lock cycle (the cycle is
+ * four calls without the check: 1.15x for the fstat alone).  It is cleared
+ * when the descriptor is handed to the caller (pl__os_fd_handout).
  */
 static int open_regular(const char *path, int flags, mode_t mode, int *out,
                         pl_error_t *err) {
@@ -381,15 +374,15 @@ static int open_regular(const char *path, int flags, mode_t mode, int *out,
         pl__sys.close(fd);
         return not_regular(err, st.st_mode, path);
     }
-    /* F_SETFL only changes the status flags (O_APPEND, O_NONBLOCK...): the
-     * open flags minus O_NONBLOCK are exactly what a plain open set. */
-    if (pl__sys.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-        e = errno;
-        pl__sys.close(fd);
-        return os_fail(err, e, "fcntl(F_SETFL)", path);
-    }
     *out = fd;
     return PL_OK;
+}
+
+void pl__os_fd_handout(pl_fd_t fd) {
+    int fl = pl__sys.fcntl((int)fd, F_GETFL);
+    /* F_SETFL only changes status flags; the access mode stays. */
+    if (fl >= 0 && (fl & O_NONBLOCK) != 0)
+        pl__sys.fcntl((int)fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
 int pl__os_open_lockfile(const char *path, const char *mode, unsigned perms,
@@ -703,7 +696,9 @@ int pl__os_atomic_create(const char *path, unsigned perms, char **tmp_out,
         return pl__error_set(err, PL_ENOMEM, 0, "temporary file for %s", path);
     /* EOPNOTSUPP (filesystem), EISDIR (kernel before 3.11): not there, and
      * any other failure gets its proper error from the named fallback. */
-    fd = open_retry(dir, O_TMPFILE | O_RDWR | OPEN_FLAGS_BASE, (mode_t)perms);
+    if (PL_O_TMPFILE != 0)
+        fd = open_retry(dir, PL_O_TMPFILE | O_RDWR | OPEN_FLAGS_BASE,
+                        (mode_t)perms);
     free(dir);
     if (fd >= 0) {
         proc_fd_path(fd, proc, sizeof(proc));
@@ -973,7 +968,7 @@ FILE *pl__os_fdopen(pl_fd_t fd, const char *mode) {
 }
 
 void pl__os_fclose_discard(FILE *fp) {
-    PL_FPURGE(fp);
+    pl__posix_fpurge(fp);
     fclose(fp);
 }
 

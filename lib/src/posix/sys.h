@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#if defined(__linux__)
+#if __has_include(<sys/statfs.h>) /* Linux: glibc, musl */
 # include <sys/statfs.h>
 #else
 # include <sys/mount.h> /* statfs on the BSDs and macOS */

@@ -12,6 +12,10 @@
  *                             (qemu-user ignores MADV_WIPEONFORK)
  *   pl_port_checks timeout B  a timed acquire on backend B lasts its timeout
  *                             (time64 futex on i686, cancellation on musl)
+ *   pl_port_checks interrupt  pl_lock_interrupt() from another thread ends
+ *                             a timed wait at once (the wait word's wake-up:
+ *                             a futex on Linux, a condition variable in
+ *                             wait_bsd.c)
  *   pl_port_checks cycle B N  prints the cost of N uncontended acquire +
  *                             release cycles of a Lock on backend B (a
  *                             measurement for conformance/PORTS.md; never
@@ -27,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +284,70 @@ static void check_timeout(const char *backend_name) {
     }
 }
 
+/* ---- interrupt --------------------------------------------------------- */
+
+struct interrupter {
+    pl_lock_t *lock;
+    double at; /* when pl_lock_interrupt() was called */
+    int rc;
+};
+
+static void *interrupt_later(void *arg) {
+    struct interrupter *in = arg;
+    struct timespec ts = {0, 300000000}; /* 0.3 s: the waiter is waiting */
+    nanosleep(&ts, NULL);
+    in->at = now();
+    in->rc = pl_lock_interrupt(in->lock);
+    return NULL;
+}
+
+static void check_interrupt(void) {
+    pl_lock_options_t o;
+    pl_lock_t *holder = NULL, *waiter = NULL;
+    struct interrupter in;
+    pthread_t t;
+    double t0, took;
+    int rc;
+
+    /* flock: two objects of one process exclude each other. */
+    pl_lock_options_init(&o);
+    o.backend = PL_BACKEND_FLOCK;
+    o.timeout = 0;
+    if (pl_lock_open(&holder, path_in("lock"), &o) != PL_OK ||
+        pl_lock_acquire(holder) != PL_OK) {
+        CHECK(0, "cannot take the holder's lock");
+        return;
+    }
+    o.timeout = 20;
+    o.fail_when_locked = 0;
+    rc = pl_lock_open(&waiter, path_in("lock"), &o);
+    CHECK(rc == PL_OK, "open: %s", pl_err_name(rc));
+    if (rc != PL_OK)
+        return;
+    in.lock = waiter;
+    in.at = 0;
+    in.rc = -1;
+    if (pthread_create(&t, NULL, interrupt_later, &in) != 0) {
+        CHECK(0, "pthread_create");
+        return;
+    }
+    t0 = now();
+    rc = pl_lock_acquire(waiter);
+    took = now() - t0;
+    pthread_join(t, NULL);
+    CHECK(in.rc == PL_OK, "pl_lock_interrupt: %s", pl_err_name(in.rc));
+    CHECK(rc == PL_EINTR, "an interrupted wait gave %s (%s)", pl_err_name(rc),
+          pl_lock_errmsg(waiter));
+    /* Generous bound (emulation, a loaded machine); a lost wake-up runs
+     * into the 20 s timeout. */
+    CHECK(in.at > 0 && t0 + took - in.at < 5.0,
+          "the wait ended %.3f s after the interrupt", t0 + took - in.at);
+    fprintf(stderr, "interrupted after %.3f s (interrupt at %.3f s)\n", took,
+            in.at - t0);
+    pl_lock_close(waiter);
+    pl_lock_close(holder);
+}
+
 /* ---- cycle (a measurement, not a check) --------------------------------- */
 
 static void measure_cycle(const char *backend_name, long n) {
@@ -311,7 +380,7 @@ static void measure_cycle(const char *backend_name, long n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: pl_port_checks unset|largefile|fork|"
+        fprintf(stderr, "usage: pl_port_checks unset|largefile|fork|interrupt|"
                         "timeout BACKEND|cycle BACKEND N\n");
         return 2;
     }
@@ -322,6 +391,8 @@ int main(int argc, char **argv) {
         check_largefile();
     else if (strcmp(argv[1], "fork") == 0)
         check_fork();
+    else if (strcmp(argv[1], "interrupt") == 0)
+        check_interrupt();
     else if (strcmp(argv[1], "timeout") == 0 && argc == 3)
         check_timeout(argv[2]);
     else if (strcmp(argv[1], "cycle") == 0 && argc == 4)

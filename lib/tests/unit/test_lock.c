@@ -1174,8 +1174,9 @@ Test(lock, other_non_regular_files_are_refused, .timeout = 20.) {
     pl_lock_close(lock);
 }
 
-/* The descriptor of a regular file is left blocking (O_NONBLOCK was only
- * for the open). */
+/* The descriptor handed out is blocking, as a plain open's (O_NONBLOCK was
+ * only for the open, and is cleared when the caller gets it), through
+ * pl_lock_fileno and through pl_lock_file. */
 Test(lock, descriptor_is_not_left_non_blocking) {
     pl_lock_t *lock =
         xopen(plt_path("a.lock"), "a+", 0, -1, PL_BACKEND_DEFAULT);
@@ -1183,6 +1184,15 @@ Test(lock, descriptor_is_not_left_non_blocking) {
     int fl = fcntl((int)pl_lock_fileno(lock), F_GETFL);
     cr_expect(eq(int, fl &O_NONBLOCK, 0));
     cr_expect(ne(int, fl &O_APPEND, 0), "O_APPEND lost");
+    pl_lock_close(lock);
+
+    lock = xopen(plt_path("b.lock"), "a+", 0, -1, PL_BACKEND_DEFAULT);
+    PLT_ASSERT_RC(pl_lock_acquire(lock), PL_OK, lock);
+    FILE *fp = pl_lock_file(lock);
+    cr_assert(ne(ptr, fp, NULL));
+    fl = fcntl(fileno(fp), F_GETFL);
+    cr_expect(eq(int, fl &O_NONBLOCK, 0));
+    cr_expect(eq(int, fl &O_ACCMODE, O_RDWR), "access mode changed");
     pl_lock_close(lock);
 }
 
