@@ -261,6 +261,18 @@ static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
     return 0;
 }
 
+/*
+ * --fcntl, and the backend --start/--length imply: byte-range locks, OFD
+ * where the platform has them (flock(1)'s choice), else LockFileEx (Windows,
+ * whose only backend takes ranges), else the usage error for "ofd".
+ */
+static int cli_set_range_backend(cli_args_t *a) {
+    if (!pl_backend_available(PL_BACKEND_OFD) &&
+        pl_backend_available(PL_BACKEND_LOCKFILEEX))
+        return cli_set_backend(a, PL_BACKEND_LOCKFILEEX, "lockfileex");
+    return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+}
+
 static int cli_help_out(void) {
     FILE *out = OUT_STREAM;
     size_t i;
@@ -311,7 +323,7 @@ static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
             return cli_usage_error("-c given more than once");
         a->command = arg;
         break;
-    case OPT_FCNTL: return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+    case OPT_FCNTL: return cli_set_range_backend(a);
     case OPT_START:
     case OPT_LENGTH:
         if (cli_parse_size(arg, c == OPT_START ? &a->start : &a->length) != 0)
@@ -427,7 +439,7 @@ static int cli_check_combinations(cli_args_t *a) {
             return cli_usage_error("--start and --length need fcntl locks "
                                    "(--fcntl, --backend ofd or lockf)");
         if (!a->backend_set) {
-            int rc = cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+            int rc = cli_set_range_backend(a);
             if (rc != 0)
                 return rc;
         }
@@ -514,12 +526,7 @@ int cli_parse_args(cli_args_t *a, int argc, char **argv) {
     if ((rc = cli_operands(a, argv + g.ind, argc - g.ind)) != 0)
         return rc;
     if (a->command != NULL) {
-        const char *sh = getenv("SHELL");
-        a->shell_argv[0] =
-            (char *)(sh != NULL && sh[0] != '\0' ? sh : "/bin/sh");
-        a->shell_argv[1] = (char *)"-c";
-        a->shell_argv[2] = (char *)a->command;
-        a->shell_argv[3] = NULL;
+        cli_shell_argv(a->shell_argv, a->command); /* posix/ or win32/ */
         a->cmd_argv = a->shell_argv;
     }
     return -1;
