@@ -20,11 +20,16 @@
  *     carry the server run id; one from an earlier run is dead.
  *   - Release is compare-and-delete by (channel, token) plus PUBLISH on the
  *     event channel: waiters wake by notification and re-run the script.
- *     Death publishes nothing, so waiters also re-run the script every
- *     RL_POLL_SECONDS (5 ms): that is how a SIGKILLed holder is replaced in
- *     milliseconds.  Cost: one EVALSHA per waiter per 5 ms.
+ *   - Waiters queue in arrival order (a list kept by the script; entries
+ *     bound to their connection like grants).  Death publishes nothing, so
+ *     the queue's head re-runs the script every RL_POLL_SECONDS (5 ms):
+ *     that is how a SIGKILLed holder is replaced in milliseconds.  The
+ *     others wait for a message ("head <their channel>", or any event for
+ *     shared waiters and pending writers) or a RL_SAFETY_SECONDS re-check,
+ *     at which they also judge the head: the server's load stays flat as
+ *     waiters grow.  Fair mode grants in queue order.
  *   - Heartbeat: every connection PINGs its sub connection (sub.c).  Every
- *     check_interval a waiter asks CLIENT LIST ID <holder's id>: an empty
+ *     check_interval the head asks CLIENT LIST ID <holder's id>: an empty
  *     answer proves the holder's connection is gone; an idle time of more
  *     than the holder's unavailable_timeout (not counting time the server
  *     was stalled) gets it evicted by CLIENT KILL ID <its exact id> if
