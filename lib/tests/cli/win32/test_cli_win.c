@@ -572,10 +572,19 @@ static void check_usage(void) {
     check_rc("a directory cannot be locked -> 66", 66,
              RUN(L"@S/dir", L"@self", L"--child", L"exit", L"0"));
     check_has("directory message", err_text, "Is a directory");
-    check_rc("--redis -> 1 (not in this build)", 1,
-             RUN(L"--redis", L"redis://127.0.0.1:9", L"name", L"@self",
-                 L"--child", L"exit", L"0"));
-    check_has("--redis message", err_text, "Redis");
+    /* This build may lack hiredis (Debian has none for mingw) or have it
+     * (the MSYS2 workflow): either way an unreachable server ends in 1,
+     * bounded by -w. */
+    check_rc("--redis (no Redis lock here, or an unreachable server) -> 1", 1,
+             RUN(L"--verbose", L"-w", L"2", L"--redis", L"redis://127.0.0.1:9",
+                 L"name", L"@self", L"--child", L"exit", L"0"));
+    if (strstr(err_text, "built without Redis support") != NULL ||
+        strstr(err_text, "portalock: name: ") != NULL ||
+        strstr(err_text, "portalock: timeout while waiting") != NULL)
+        ok("--redis says why");
+    else
+        fail("--redis says why", "neither 'built without Redis support' "
+                                 "nor the lock name in stderr");
     check_rc("--version", 0, RUN(L"--version"));
     check_has("--version says portalock (no .exe)", out_text, "portalock 0.");
     check_rc("--verbose --backend lockfileex", 0,
@@ -739,6 +748,18 @@ static void check_ctrl_break(void) {
     char got[96];
     long rc;
 
+    if (is_wine() && getenv("PL_CLI_WINTEST_CTRL") == NULL) {
+        /* Not a pass: said so.  Under Wine the console CREATE_NEW_CONSOLE
+         * makes is headless and GenerateConsoleCtrlEvent fails with
+         * ERROR_INVALID_HANDLE (PL_CLI_WINTEST_CTRL=1 runs the scenario
+         * anyway and shows it), and the console host it starts keeps
+         * ctest's output pipe open for ~40 s.  Real Windows (the MSYS2
+         * workflow) runs it. */
+        printf("skip - Ctrl+Break checks: Wine cannot deliver console "
+               "control events to a headless console (run with "
+               "PL_CLI_WINTEST_CTRL=1 to see it fail with error 6)\n");
+        return;
+    }
     scratch_path(lock, L"c.lock");
     scratch_path(ready, L"c.ready");
     scratch_path(count, L"c.count");
