@@ -8,7 +8,9 @@
 # then the NATIVE conformance suite with the target's contender
 # (PORTALOCK_CONTENDER="<emulator> <pl_contender>") on every backend, with
 # PL_CONFORMANCE_PEER=native so the cross-implementation scenarios put the
-# ported contender and the native one on the same file (mixed runs).
+# ported contender and the native one on the same file (mixed runs), and
+# PL_CONFORMANCE_PEER_BACKEND=<the same backend> for semantics/mixed_backends
+# (ported and native contender, one backend, one file: both exclude).
 #
 #   x86_64-linux-gnu        native build (the reference)
 #   x86_64-linux-musl       musl-gcc (musl-tools), runs natively
@@ -222,7 +224,7 @@ for t in $targets; do
         args=(--filter "${filter:-!(badinput/cli)}")
         start=$(date +%s)
         if PORTALOCK_CONTENDER="${run:+$run }$contender" PL_CONFORMANCE_PEER=native \
-            PL_CONFORMANCE_BACKEND=$be PL_CONFORMANCE_DIR=$d \
+            PL_CONFORMANCE_PEER_BACKEND=$be PL_CONFORMANCE_BACKEND=$be PL_CONFORMANCE_DIR=$d \
             PL_CONFORMANCE_RESULTS=$out/$t.$be.jsonl \
             timeout 1200 "$suite" -j"$jobs" "${args[@]}" >"$out/$t.conformance.$be.log" 2>&1; then
             v=pass
