@@ -26,7 +26,8 @@ force=$root/ci/portable/no-linux.h
 if [ "${1:-}" = --syntax ]; then
     cc=${CC:-gcc}
     files=()
-    for f in lib/src/*.c lib/src/posix/*.c lib/cli/*.c conformance/contender/*.c \
+    for f in lib/src/*.c lib/src/posix/*.c lib/cli/*.c lib/cli/posix/*.c \
+        conformance/contender/*.c \
         conformance/contender/posix/*.c \
         lib/tests/port/port_checks.c lib/src/redis/redis_none.c; do
         case $f in

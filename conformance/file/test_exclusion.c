@@ -19,9 +19,12 @@
 #define SEM_CYCLES    8
 
 /* Collects "cycled" replies into iv; returns the total, or -1 on a failure
- * (already recorded). */
+ * (already recorded).  sent: the suite's clock before the cycle commands
+ * went out; every interval must lie between it and its reply (the
+ * contenders' timestamps are on the suite's clock, or the overlap oracle
+ * would compare nothing). */
 static int collect_cycles(plt_proc_t **p, int n, int cycles, plt_interval_t *iv,
-                          int max) {
+                          int max, int64_t sent) {
     int i, total = 0;
     for (i = 0; i < n; i++) {
         plt_reply_t r;
@@ -37,8 +40,10 @@ static int collect_cycles(plt_proc_t **p, int n, int cycles, plt_interval_t *iv,
                                 max - total, i);
         plt_check(k == cycles, "contender %d reported %d intervals, not %d", i,
                   k, cycles);
-        if (k > 0)
+        if (k > 0) {
+            plt_check_on_clock(p[i], iv + total, k, sent, plt_now_ns());
             total += k;
+        }
         plt_reply_free(&r);
     }
     return total;
@@ -84,7 +89,7 @@ static void exclusivity_run(const char *scenario, int mixed) {
     iv = calloc(EX_CONTENDERS * EX_CYCLES, sizeof(*iv));
     cr_assert(iv != NULL);
     total = collect_cycles(p, EX_CONTENDERS, EX_CYCLES, iv,
-                           EX_CONTENDERS * EX_CYCLES);
+                           EX_CONTENDERS * EX_CYCLES, t0);
     if (total > 0) {
         plt_measure("wall_s", (double)(plt_now_ns() - t0) / 1e9);
         plt_measure("acquisitions", total);
@@ -190,6 +195,7 @@ static void semaphore_run(const char *scenario, int mixed) {
     plt_interval_t iv[SEM_PROCS * SEM_CYCLES];
     char opts[4096];
     int i, total, conc;
+    int64_t sent;
 
     p[0] = sc_begin(scenario, "semaphore", "cycle");
     if (mixed)
@@ -219,13 +225,14 @@ static void semaphore_run(const char *scenario, int mixed) {
         plt_reply_free(&r);
     }
     /* 20 ms holds so that N holders overlap for sure. */
+    sent = plt_now_ns();
     for (i = 0; i < SEM_PROCS; i++)
         plt_send(p[i],
                  "cycle id=s n=%d hold=0.02 timeout=60 "
                  "check_interval=0.002",
                  SEM_CYCLES);
-    total =
-        collect_cycles(p, SEM_PROCS, SEM_CYCLES, iv, SEM_PROCS * SEM_CYCLES);
+    total = collect_cycles(p, SEM_PROCS, SEM_CYCLES, iv, SEM_PROCS * SEM_CYCLES,
+                           sent);
     if (total > 0) {
         conc = plt_max_concurrency(iv, total);
         plt_measure("max_concurrency", conc);

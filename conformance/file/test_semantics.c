@@ -295,6 +295,7 @@ PLT_TEST(semantics, mixed_backends) {
         plt_interval_t iv[2 * MIXED_CYCLES], x, y;
         char counter[4096], buf[64];
         int total = 0;
+        int64_t sent = plt_now_ns();
         plt_path(counter, sizeof(counter), "mixed.counter");
         for (i = 0; i < 2; i++)
             plt_send(pair[i],
@@ -308,8 +309,10 @@ PLT_TEST(semantics, mixed_backends) {
                                         MIXED_CYCLES, i);
             plt_check(k == MIXED_CYCLES, "%s cycle: %s", pair[i]->label,
                       r.line);
-            if (k > 0)
+            if (k > 0) {
+                plt_check_on_clock(pair[i], iv + total, k, sent, plt_now_ns());
                 total += k;
+            }
             plt_reply_free(&r);
         }
         plt_check(!plt_find_overlap(iv, total, &x, &y),

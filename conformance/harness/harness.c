@@ -274,6 +274,25 @@ static void parse_hello(plt_proc_t *p, const plt_reply_t *r) {
     p->windows = v != NULL && strcmp(v, "windows") == 0;
 }
 
+int plt_check_on_clock(const plt_proc_t *p, const plt_interval_t *iv, int n,
+                       int64_t from, int64_t to) {
+    const int64_t slack = (int64_t)(PLT_CLOCK_SLACK * 1e9);
+    int i;
+    if (p->remote_b)
+        return 1;
+    for (i = 0; i < n; i++)
+        if (iv[i].a < from - slack || iv[i].b > to + slack || iv[i].b < iv[i].a)
+            return plt_check(0,
+                             "contender %s: interval [%lld,%lld] is not "
+                             "within [%lld,%lld] of the suite's clock (%s): "
+                             "its timestamps are on another clock",
+                             p->label, (long long)iv[i].a, (long long)iv[i].b,
+                             (long long)from, (long long)to,
+                             p->clock_realtime ? "converted from clock=realtime"
+                                               : "CLOCK_MONOTONIC");
+    return 1;
+}
+
 pid_t plt_host_pid(const plt_proc_t *p) {
     return p->windows ? p->pid : (pid_t)p->hello_pid;
 }

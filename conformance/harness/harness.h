@@ -185,6 +185,15 @@ int plt_max_concurrency(const plt_interval_t *iv, int n);
 int plt_find_overlap(const plt_interval_t *iv, int n, plt_interval_t *x,
                      plt_interval_t *y);
 
+/* Clock check: every interval of p (n of them) lies in [from, to] of the
+ * suite's CLOCK_MONOTONIC (from = before the command was sent, to = after
+ * its reply came), within PLT_CLOCK_SLACK.  Records a violation naming p's
+ * clock otherwise.  A participant B (another host) is not checked: its
+ * clock is not the suite's (PROTOCOL.md §6).  Returns 1 if all lie inside. */
+#define PLT_CLOCK_SLACK 0.050 /* s: clock=realtime conversion error is us */
+int plt_check_on_clock(const plt_proc_t *p, const plt_interval_t *iv, int n,
+                       int64_t from, int64_t to);
+
 /* ---- verdicts and results ------------------------------------------------ */
 
 void plt_begin(const char *scenario);

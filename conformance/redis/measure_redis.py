@@ -15,10 +15,18 @@ across processes.  Prints one line per measurement; --json for a JSON line.
   measure_redis.py --port 56379 --ours build/conformance/redis/pl_redis_contender
                    [--portalocker conformance/adapters/portalocker_redis_contender.py]
                    [--rounds 20] [--bench-n 2000] [--json]
+                   [--waiters N] [--open-args 'fair']
+
+With --waiters N (> 1, ours only) the release and kill handoffs are measured
+with N processes waiting: from the release (kill) to the first waiter's
+acquire; then every waiter takes and releases the lock once before the next
+round (issue 8 item 9: the queue's head polls, the others wait for
+notifications).  --open-args adds words to every waiter's "open" line.
 """
 import argparse
 import json
 import os
+import select
 import signal
 import statistics
 import subprocess
@@ -109,6 +117,71 @@ def measure(argv, name, rounds, bench_n):
     return out
 
 
+def first_acquired(ws, t_from):
+    """Waits for the first waiter to report its acquire; returns its index
+    and the handoff in ms."""
+    fds = {w.p.stdout.fileno(): i for i, w in enumerate(ws)}
+    ready, _, _ = select.select(list(fds), [], [], 30)
+    if not ready:
+        raise RuntimeError('no waiter acquired within 30 s')
+    i = fds[ready[0]]
+    word, f, raw = ws[i].recv()
+    if word != 'acquired':
+        raise RuntimeError(raw)
+    return i, (int(f['t']) - t_from) / 1e6
+
+
+def drain(ws, first, wid):
+    """The first winner releases; every other waiter then acquires and
+    releases in turn."""
+    ws[first].cmd(f'release id={wid}', 'released')
+    left = set(range(len(ws))) - {first}
+    while left:
+        fds = {ws[i].p.stdout.fileno(): i for i in left}
+        ready, _, _ = select.select(list(fds), [], [], 30)
+        if not ready:
+            raise RuntimeError('a waiter never acquired')
+        i = fds[ready[0]]
+        word, f, raw = ws[i].recv()
+        if word != 'acquired':
+            raise RuntimeError(raw)
+        ws[i].cmd(f'release id={wid}', 'released')
+        left.discard(i)
+
+
+def measure_many(argv, name, rounds, n, open_args):
+    lock = f'measure.{os.getpid()}.{name}.n{n}'
+    out = {}
+    ws = [Proc(argv) for _ in range(n)]
+    settle = 0.05 + 0.01 * n
+    for kind in ('release', 'kill'):
+        wid = kind[0]
+        for w in ws:
+            w.cmd(f'open id={wid} path={lock}.{kind} timeout=60 {open_args}',
+                  'opened')
+        d = []
+        for _ in range(rounds):
+            h = Proc(argv)
+            h.cmd(f'open id=h path={lock}.{kind} timeout=10', 'opened')
+            h.cmd('acquire id=h', 'acquired')
+            for w in ws:
+                w.send(f'acquire id={wid} timeout=60')
+            time.sleep(settle)
+            if kind == 'release':
+                t0 = int(h.cmd('release id=h', 'released')['t'])
+            else:
+                t0 = time.monotonic_ns()
+                os.kill(h.p.pid, signal.SIGKILL)
+            i, ms = first_acquired(ws, t0)
+            d.append(ms)
+            drain(ws, i, wid)
+            h.kill()
+        out[f'{kind}_handoff_p50_ms'] = p50(d)
+    for w in ws:
+        w.kill()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--port', type=int, required=True)
@@ -117,6 +190,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=20)
     ap.add_argument('--bench-n', type=int, default=2000)
     ap.add_argument('--json', action='store_true')
+    ap.add_argument('--waiters', type=int, default=1)
+    ap.add_argument('--open-args', default='')
     a = ap.parse_args()
     url = f'redis://127.0.0.1:{a.port}'
     impls = [('portalock', [a.ours, '--redis', url])]
@@ -126,7 +201,11 @@ def main():
     results = {}
     for name, argv in impls:
         n = a.bench_n if name == 'portalock' else min(a.bench_n, 50)
-        results[name] = measure(argv, name, a.rounds, n)
+        if a.waiters > 1 and name == 'portalock':
+            results[name] = measure_many(argv, name, a.rounds, a.waiters,
+                                         a.open_args)
+        else:
+            results[name] = measure(argv, name, a.rounds, n)
     if a.json:
         print(json.dumps(results))
     else:

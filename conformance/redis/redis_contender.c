@@ -5,7 +5,7 @@
  * quit; see conformance/PROTOCOL.md) on pl_redis_lock_open() locks, and
  * adds what only a Redis lock has:
  *
- *   open ... [shared] [unavailable_timeout=S] [evict_stalled=0|1]
+ *   open ... [shared] [fair] [unavailable_timeout=S] [evict_stalled=0|1]
  *   acquired ... token=N           fencing token of the grant
  *   cycled ... tokens=N,N,...      one token per interval
  *   check id=X  -> checked id=X result=PL_OK|PL_ELOST|... lost=N
@@ -82,6 +82,7 @@ static void cmd_open(const plp_args_t *a) {
         plp_arg_seconds(a, "unavailable_timeout", r.unavailable_timeout);
     r.evict_stalled = (int)plp_arg_long(a, "evict_stalled", r.evict_stalled);
     r.shared = plp_has_word(a, "shared") || plp_arg_long(a, "shared", 0) == 1;
+    r.fair = plp_has_word(a, "fair") || plp_arg_long(a, "fair", 0) == 1;
     r.on_lost = on_lost;
     r.on_lost_arg = o;
     atomic_store(&o->lost, 0);

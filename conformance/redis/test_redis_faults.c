@@ -471,8 +471,9 @@ Test(redis_faults, acl_channel_rules_keep_publishers_off_lock_channels) {
         "ACL SETUSER locker on >lockpw resetkeys ~pl:{*}:* resetchannels "
         "&pl:{*}:* -@all +evalsha +script|load +subscribe +ping +info "
         "+client|id +client|setname +client|list +client|kill "
-        "+pubsub|numsub +hget +hmget +hgetall +hset +hdel +del +incr +set "
-        "+time (+publish &pl:{*}:ev)",
+        "+pubsub|numsub +hget +hmget +hgetall +hset +hdel +hexists +del "
+        "+incr +set +time +rpush +lpop +lindex +lrange +lrem "
+        "(+publish &pl:{*}:ev)",
         NULL};
     srv_t s = {0};
     pl_redis_options_t o;
@@ -934,4 +935,437 @@ Test(redis_faults, sentinel_and_cluster_urls_are_enotsup) {
         cr_expect(strstr(e.msg, "standalone") != NULL, "%s: message: %s",
                   urls[i], e.msg);
     }
+}
+
+/* ---- 9: only the queue's head polls; 10: fair (arrival-order) mode ------- */
+
+/* A child that opens the lock with o, waits for it (timeout t), writes 'Y'
+ * (acquired) or 'N' to fd, releases and exits. */
+static pid_t waiter_child(const char *name, const pl_redis_options_t *o,
+                          double t, int fd) {
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        pl_lock_t *w;
+        char v = 'N';
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (pl_redis_lock_open(&w, name, o) == PL_OK &&
+            pl_lock_acquire_with(w, t, PL_UNSET, -1) == PL_OK)
+            v = 'Y';
+        if (write(fd, &v, 1) != 1)
+            _exit(1);
+        if (v == 'Y')
+            (void)pl_lock_release(w);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* Reads up to want verdicts from fd within timeout s; returns how many were
+ * 'Y' and when the first one came (monotonic s, 0 if none). */
+static int read_verdicts(int fd, int want, double timeout, double *first) {
+    double end = now_s() + timeout;
+    int yes = 0, got = 0;
+    *first = 0;
+    while (got < want && now_s() < end) {
+        double left = end - now_s();
+        struct timeval tv;
+        fd_set rd;
+        char v;
+        tv.tv_sec = (time_t)left;
+        tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        if (select(fd + 1, &rd, NULL, NULL, &tv) != 1 || read(fd, &v, 1) != 1)
+            continue;
+        got++;
+        if (v == 'Y' && yes++ == 0)
+            *first = now_s();
+    }
+    return yes;
+}
+
+/* An integer reply of one command with one argument (-1 on error). */
+static long long int1(int port, const char *fmt, const char *arg) {
+    redisReply *r = cmd1(port, fmt, arg);
+    long long v = -1;
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[1]->type == REDIS_REPLY_INTEGER)
+        v = r->element[1]->integer; /* PUBSUB NUMSUB */
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Waits (at most timeout s) until the command's integer reaches want. */
+static int wait_int(int port, const char *fmt, const char *arg, long long want,
+                    double timeout) {
+    double end = now_s() + timeout;
+    while (int1(port, fmt, arg) < want)
+        if (now_s() > end)
+            return 0;
+        else
+            nap(0.02);
+    return 1;
+}
+
+static void reap_all(pid_t *p, int n) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (p[i] > 0)
+            reap(p[i]);
+}
+
+/* MONITOR for secs: EVALSHA calls per client address (the script's inner
+ * commands show as "[0 lua]" and are not counted).  Returns the number of
+ * addresses. */
+static int monitor_evalsha(int port, double secs, char (*addr)[48], int *cnt,
+                           int max) {
+    redisContext *c = raw_ok(port);
+    redisReply *r = redisCommand(c, "MONITOR");
+    double end = now_s() + secs;
+    int n = 0, i;
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "MONITOR");
+    freeReplyObject(r);
+    while (now_s() < end) {
+        void *v = NULL;
+        const char *a, *b;
+        if (redisGetReply(c, &v) != REDIS_OK || v == NULL)
+            break;
+        r = v;
+        if (r->type == REDIS_REPLY_STATUS &&
+            (a = strchr(r->str, '[')) != NULL && (a = strchr(a, ' ')) != NULL &&
+            (b = strchr(a, ']')) != NULL &&
+            strncmp(b, "] \"EVALSHA\"", 11) == 0 && b - a - 1 < 48) {
+            for (i = 0; i < n; i++)
+                if (strncmp(addr[i], a + 1, (size_t)(b - a - 1)) == 0 &&
+                    addr[i][b - a - 1] == '\0')
+                    break;
+            if (i == n && n < max) {
+                memcpy(addr[n], a + 1, (size_t)(b - a - 1));
+                addr[n][b - a - 1] = '\0';
+                cnt[n++] = 0;
+            }
+            if (i < n)
+                cnt[i]++;
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return n;
+}
+
+/* 1 holder + 8 waiters: over 2 s only one client (the queue's head) may
+ * poll with the acquire script.  Before: every waiter ran it every 5 ms
+ * (~400 per 2 s each).  20 per 2 s is ten times what a waiter behind the
+ * head runs (its 1 s safety re-check and wake-ups) and twenty times below
+ * a 5 ms poller, so machine load cannot move a client across it.  Then the
+ * holder dies and all eight get the lock in turn (15 s: a chain of
+ * handoffs, each by notification, on a shared machine). */
+Test(redis_faults, queue_only_head_polls) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    unsigned long long tok;
+    char addr[64][48];
+    int cnt[64], fds[2], i, n, busy = 0, total = 0, yes;
+    pid_t holder, w[8] = {0};
+    double first;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    holder = holder_child("load", &o, &tok);
+    cr_assert(pipe(fds) == 0);
+    for (i = 0; i < 8; i++)
+        w[i] = waiter_child("load", &o, 30, fds[1]);
+    /* the holder's subscription and the eight waiters' */
+    cr_assert(wait_int(s.port, "PUBSUB NUMSUB %s", "pl:{load}:ev", 9, 10),
+              "the waiters did not subscribe");
+    nap(0.5);
+    n = monitor_evalsha(s.port, 2.0, addr, cnt, 64);
+    for (i = 0; i < n; i++) {
+        total += cnt[i];
+        busy += cnt[i] > 20;
+    }
+    fprintf(stderr,
+            "[redis_faults] queue: %d EVALSHA in 2 s from %d clients, %d of "
+            "them above 20\n",
+            total, n, busy);
+    cr_expect(busy <= 1, "%d waiters poll (more than 20 scripts in 2 s)", busy);
+    reap(holder);
+    yes = read_verdicts(fds[0], 8, 15, &first);
+    cr_expect(yes == 8, "only %d of 8 waiters got the lock", yes);
+    reap_all(w, 8);
+    close(fds[0]);
+    close(fds[1]);
+    srv_kill(&s, SIGTERM);
+}
+
+/* The queue's head is SIGKILLed, then the holder: the others must not
+ * wait for the dead head.  In fair mode nobody may pass a live head, so
+ * the dead one must be detected: by its closed connection, or (fair
+ * variant, a foreign client subscribed to its channel) by CLIENT LIST ID
+ * of its recorded client id.  5 s: the waiters behind the head re-check
+ * every 1 s (RL_SAFETY_SECONDS), plus a shared 2-core machine. */
+static void dead_head_case(int fair) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    unsigned long long tok;
+    redisContext *foreign = NULL;
+    redisReply *r;
+    int fds[2], i, yes;
+    pid_t holder, w[8] = {0};
+    double first, t0;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    o.fair = fair;
+    holder = holder_child("head", &o, &tok);
+    cr_assert(pipe(fds) == 0);
+    w[0] = waiter_child("head", &o, 30, fds[1]);
+    cr_assert(wait_int(s.port, "LLEN %s", "pl:{head}:queue", 1, 10),
+              "the first waiter is not queued");
+    for (i = 1; i < 8; i++)
+        w[i] = waiter_child("head", &o, 30, fds[1]);
+    cr_assert(wait_int(s.port, "LLEN %s", "pl:{head}:queue", 8, 10),
+              "the waiters are not queued");
+    if (fair) {
+        /* keep the dead head's channel subscribed: NUMSUB stays 1 */
+        r = cmd1(s.port, "LINDEX %s 0", "pl:{head}:queue");
+        cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+        foreign = raw_ok(s.port);
+        freeReplyObject(redisCommand(foreign, "SUBSCRIBE %s", r->str));
+        freeReplyObject(r);
+    }
+    reap(w[0]);
+    w[0] = 0;
+    nap(0.2);
+    t0 = now_s();
+    reap(holder);
+    yes = read_verdicts(fds[0], 7, 20, &first);
+    fprintf(stderr,
+            "[redis_faults] dead head (%s): first waiter after %.3f s, %d of "
+            "7 acquired\n",
+            fair ? "fair, foreign subscriber" : "default",
+            first > 0 ? first - t0 : -1.0, yes);
+    cr_expect(
+        first > 0 &&
+                first -
+                    t0<5.0,
+                       "the dead head blocked the queue (first grant %.3f s)",
+                       first> 0
+            ? first - t0
+            : -1.0);
+    cr_expect(yes == 7, "only %d of 7 waiters got the lock", yes);
+    if (foreign != NULL)
+        redisFree(foreign);
+    reap_all(w, 8);
+    close(fds[0]);
+    close(fds[1]);
+    srv_kill(&s, SIGTERM);
+}
+
+Test(redis_faults, queue_dead_head_does_not_block) {
+    dead_head_case(0);
+}
+
+Test(redis_faults, queue_dead_head_does_not_block_fair) {
+    dead_head_case(1);
+}
+
+/* A waiter behind the head (fair mode: it may not pass the head) still
+ * times out on time, with a message that says why, and leaves the queue.
+ * 2.5 s: five times the timeout, for a shared machine. */
+Test(redis_faults, queued_waiter_times_out_and_leaves_queue) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *l;
+    unsigned long long tok;
+    int fds[2], rc;
+    pid_t holder, w0;
+    double t0, dt;
+
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    o.fair = 1;
+    holder = holder_child("tmo", &o, &tok);
+    cr_assert(pipe(fds) == 0);
+    w0 = waiter_child("tmo", &o, 30, fds[1]);
+    cr_assert(wait_int(s.port, "LLEN %s", "pl:{tmo}:queue", 1, 10),
+              "the first waiter is not queued");
+    cr_assert(pl_redis_lock_open(&l, "tmo", &o) == PL_OK);
+    t0 = now_s();
+    rc = pl_lock_acquire_with(l, 0.5, PL_UNSET, -1);
+    dt = now_s() - t0;
+    cr_expect(rc == PL_ETIMEDOUT, "%s (%s)", pl_err_name(rc),
+              pl_lock_errmsg(l));
+    cr_expect(dt >= 0.45 && dt < 2.5, "timed out after %.3f s", dt);
+    cr_expect(strstr(pl_lock_errmsg(l), "in line") != NULL, "message: %s",
+              pl_lock_errmsg(l));
+    cr_expect(int1(s.port, "LLEN %s", "pl:{tmo}:queue") == 1 &&
+                  int1(s.port, "HLEN %s", "pl:{tmo}:waiters") == 1,
+              "the timed-out waiter is still queued");
+    pl_lock_close(l);
+    reap(w0);
+    reap(holder);
+    close(fds[0]);
+    close(fds[1]);
+    srv_kill(&s, SIGTERM);
+}
+
+/* 4 writers loop (acquire, hold 20 ms, release, again); a reader takes the
+ * shared lock `rounds` times.  Returns the reader's waits (s; a timeout
+ * counts as its full timeout) sorted, in w. */
+static void reader_vs_writers(int port, int fair, int rounds, double timeout,
+                              double *w) {
+    pl_redis_options_t o = opts(port);
+    pid_t wr[4];
+    pl_lock_t *r;
+    int i, k;
+
+    o.fair = fair;
+    for (i = 0; i < 4; i++) {
+        wr[i] = fork();
+        cr_assert(wr[i] >= 0);
+        if (wr[i] == 0) {
+            pl_lock_t *l;
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (pl_redis_lock_open(&l, "rw", &o) != PL_OK)
+                _exit(1);
+            for (k = 0; k < 100000; k++) {
+                if (pl_lock_acquire_with(l, 30, PL_UNSET, -1) != PL_OK)
+                    _exit(1);
+                nap(0.02);
+                (void)pl_lock_release(l);
+            }
+            _exit(0);
+        }
+    }
+    nap(0.3);
+    o.shared = 1;
+    cr_assert(pl_redis_lock_open(&r, "rw", &o) == PL_OK);
+    for (k = 0; k < rounds; k++) {
+        double t0 = now_s();
+        int rc = pl_lock_acquire_with(r, timeout, PL_UNSET, -1);
+        w[k] = now_s() - t0;
+        cr_assert(rc == PL_OK || rc == PL_ETIMEDOUT, "reader: %s (%s)",
+                  pl_err_name(rc), pl_lock_errmsg(r));
+        if (rc == PL_OK)
+            cr_assert(pl_lock_release(r) == PL_OK);
+        nap(0.05);
+    }
+    pl_lock_close(r);
+    reap_all(wr, 4);
+    for (i = 1; i < rounds; i++) /* sort: few values */
+        for (k = i; k > 0 && w[k] < w[k - 1]; k--) {
+            double t = w[k];
+            w[k] = w[k - 1];
+            w[k - 1] = t;
+        }
+}
+
+/* 4 looping writers and a reader.  Fair mode: the reader is granted when
+ * its turn comes.  Ahead of it are at most the 4 writers (20 ms each) and
+ * their handoffs, ~0.1 s; 2 s is twenty times that, for a shared 2-core
+ * machine.  The default mode is only measured, not asserted: whether the
+ * reader loses many races in a row depends on timing. */
+Test(redis_faults, fair_mode_reader_wait_is_bounded, .timeout = 120) {
+    srv_t s = {0};
+    double w[5];
+
+    srv_start(&s, save_none);
+    reader_vs_writers(s.port, 0, 5, 5.0, w);
+    fprintf(stderr,
+            "[redis_faults] default mode, 4 writers: reader waits p50 %.3f "
+            "max %.3f s (5 s = timed out)\n",
+            w[2], w[4]);
+    reader_vs_writers(s.port, 1, 5, 10.0, w);
+    fprintf(stderr,
+            "[redis_faults] fair mode, 4 writers: reader waits p50 %.3f max "
+            "%.3f s\n",
+            w[2], w[4]);
+    cr_expect(w[4] < 2.0, "fair mode: the reader waited %.3f s", w[4]);
+    srv_kill(&s, SIGTERM);
+}
+
+/* A child that takes the lock (shared or not, fair or not), writes its
+ * fencing token to fd, holds it for 0.1 s and releases. */
+static pid_t token_child(const char *name, pl_redis_options_t o, int shared,
+                         int fd) {
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    o.shared = shared;
+    if (pid == 0) {
+        pl_lock_t *l;
+        unsigned long long t = 0;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (pl_redis_lock_open(&l, name, &o) == PL_OK &&
+            pl_lock_acquire_with(l, 10, PL_UNSET, -1) == PL_OK)
+            t = pl_lock_fencing_token(l);
+        if (write(fd, &t, sizeof(t)) != (ssize_t)sizeof(t))
+            _exit(1);
+        nap(0.1);
+        _exit(0); /* the connection closes: released */
+    }
+    return pid;
+}
+
+/* Arrival order W1, R, W2 while a reader holds: W1 and W2 wait as pending
+ * writers (blocked by a reader), R behind the pending W1.  The default
+ * policy prefers writers: W1, W2, then R (R would wait for as long as
+ * writers keep coming).  Fair mode grants in arrival order: W1, R, W2.
+ * Fencing tokens give the grant order. */
+static void arrival_order(int fair, unsigned long long *tok) {
+    srv_t s = {0};
+    pl_redis_options_t o;
+    pl_lock_t *r0;
+    pid_t p[3];
+    int fds[3][2], i;
+    char name[16];
+
+    snprintf(name, sizeof(name), "order%d", fair);
+    srv_start(&s, save_none);
+    o = opts(s.port);
+    o.fair = fair;
+    o.shared = 1;
+    cr_assert(pl_redis_lock_open(&r0, name, &o) == PL_OK);
+    cr_assert(pl_lock_acquire(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
+    o.shared = 0;
+    for (i = 0; i < 3; i++) {
+        char ev[64];
+        cr_assert(pipe(fds[i]) == 0);
+        p[i] = token_child(name, o, i == 1, fds[i][1]);
+        snprintf(ev, sizeof(ev), "pl:{%s}:ev", name);
+        /* r0's subscription and i + 1 waiters' */
+        cr_assert(wait_int(s.port, "PUBSUB NUMSUB %s", ev, i + 2, 10),
+                  "waiter %d did not subscribe", i);
+        nap(0.1); /* it ran the script: queued, maybe pending */
+    }
+    cr_assert(pl_lock_release(r0) == PL_OK);
+    for (i = 0; i < 3; i++) {
+        tok[i] = 0;
+        cr_assert(read(fds[i][0], &tok[i], sizeof(tok[i])) ==
+                  (ssize_t)sizeof(tok[i]));
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    reap_all(p, 3);
+    pl_lock_close(r0);
+    srv_kill(&s, SIGTERM);
+}
+
+Test(redis_faults, fair_mode_grants_in_arrival_order) {
+    unsigned long long t[3];
+    arrival_order(0, t);
+    fprintf(stderr,
+            "[redis_faults] default mode grant order: W1 %llu, R %llu, W2 "
+            "%llu (%s)\n",
+            t[0], t[1], t[2], t[2] < t[1] ? "W2 before R" : "R before W2");
+    arrival_order(1, t);
+    cr_expect(t[0] > 0 && t[1] > 0 && t[2] > 0, "a waiter was not granted");
+    cr_expect(t[0] < t[1] && t[1] < t[2],
+              "fair mode: grants not in arrival order W1 %llu, R %llu, W2 "
+              "%llu",
+              t[0], t[1], t[2]);
 }

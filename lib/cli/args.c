@@ -37,7 +37,8 @@ enum {
     OPT_TEMPORARY,
     OPT_VERBOSE,
     OPT_REDIS,
-    OPT_ON_LOST
+    OPT_ON_LOST,
+    OPT_FAIR
 };
 
 /* Upper bound for -w and --check-interval: about 31 years. */
@@ -94,6 +95,7 @@ static const char cli_help[] =
     "                               (redis://[[user]:password@]host[:port])\n"
     "      --on-lost warn|kill      Redis lock lost while the command runs\n"
     "                               (default warn; portalock then exits 1)\n"
+    "      --fair                   Redis lock granted in arrival order\n"
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
@@ -242,6 +244,7 @@ static const cli_longopt_t cli_longopts[] = {
     {"temporary", CLI_NO_ARG, OPT_TEMPORARY},
     {"redis", CLI_REQ_ARG, OPT_REDIS},
     {"on-lost", CLI_REQ_ARG, OPT_ON_LOST},
+    {"fair", CLI_NO_ARG, OPT_FAIR},
     {"help", CLI_NO_ARG, 'h'},
     {"version", CLI_NO_ARG, 'V'},
     {NULL, 0, 0}};
@@ -256,6 +259,18 @@ static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
     a->backend = b;
     a->backend_set = 1;
     return 0;
+}
+
+/*
+ * --fcntl, and the backend --start/--length imply: byte-range locks, OFD
+ * where the platform has them (flock(1)'s choice), else LockFileEx (Windows,
+ * whose only backend takes ranges), else the usage error for "ofd".
+ */
+static int cli_set_range_backend(cli_args_t *a) {
+    if (!pl_backend_available(PL_BACKEND_OFD) &&
+        pl_backend_available(PL_BACKEND_LOCKFILEEX))
+        return cli_set_backend(a, PL_BACKEND_LOCKFILEEX, "lockfileex");
+    return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
 }
 
 static int cli_help_out(void) {
@@ -308,7 +323,7 @@ static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
             return cli_usage_error("-c given more than once");
         a->command = arg;
         break;
-    case OPT_FCNTL: return cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+    case OPT_FCNTL: return cli_set_range_backend(a);
     case OPT_START:
     case OPT_LENGTH:
         if (cli_parse_size(arg, c == OPT_START ? &a->start : &a->length) != 0)
@@ -362,6 +377,7 @@ static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
             return cli_usage_error(
                 "invalid --on-lost '%s' (expected warn or kill)", arg);
         break;
+    case OPT_FAIR: a->fair = 1; break;
     case 'h': return cli_help_out();
     case 'V':
         if (strcmp(cli_progname, "portalock") == 0)
@@ -414,6 +430,8 @@ static int cli_check_combinations(cli_args_t *a) {
         return cli_usage_error("--backend does not apply to --redis");
     if (a->on_lost_kill && a->redis_url == NULL)
         return cli_usage_error("--on-lost needs --redis");
+    if (a->fair && a->redis_url == NULL)
+        return cli_usage_error("--fair needs --redis");
     if (a->range_set) {
         /* As flock(1): --start/--length imply --fcntl (OFD).  The lockf
          * backend also takes ranges; flock(2) has none. */
@@ -421,7 +439,7 @@ static int cli_check_combinations(cli_args_t *a) {
             return cli_usage_error("--start and --length need fcntl locks "
                                    "(--fcntl, --backend ofd or lockf)");
         if (!a->backend_set) {
-            int rc = cli_set_backend(a, PL_BACKEND_OFD, "ofd");
+            int rc = cli_set_range_backend(a);
             if (rc != 0)
                 return rc;
         }
@@ -508,12 +526,7 @@ int cli_parse_args(cli_args_t *a, int argc, char **argv) {
     if ((rc = cli_operands(a, argv + g.ind, argc - g.ind)) != 0)
         return rc;
     if (a->command != NULL) {
-        const char *sh = getenv("SHELL");
-        a->shell_argv[0] =
-            (char *)(sh != NULL && sh[0] != '\0' ? sh : "/bin/sh");
-        a->shell_argv[1] = (char *)"-c";
-        a->shell_argv[2] = (char *)a->command;
-        a->shell_argv[3] = NULL;
+        cli_shell_argv(a->shell_argv, a->command); /* posix/ or win32/ */
         a->cmd_argv = a->shell_argv;
     }
     return -1;

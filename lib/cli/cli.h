@@ -2,19 +2,28 @@
  * cli.h -- what the files of the portalock command share.
  *
  * args.c parses the command line (cli_parse_args: no side effects beyond
- * messages, so the fuzzer can call it); main.c takes the lock (a file or
- * descriptor as flock(1) does, or a TemporaryFileLock, PidFileLock,
- * semaphore or Redis lock) and range.c takes flock(1)'s --start/--length
- * byte ranges; run.c runs the command while the lock is held; probe_cmd.c
- * implements "portalock probe".  Locks go through the public API
- * (portalock.h), except byte ranges, which the library does not model
- * (portalocker has none): range.c calls fcntl() itself.
+ * messages, so the fuzzer can call it); main.c takes the lock of the kinds
+ * the library models (a TemporaryFileLock, PidFileLock, semaphore or Redis
+ * lock) and hands the flock(1) forms (a file, directory or descriptor, and
+ * --start/--length byte ranges) to the platform; probe_cmd.c implements
+ * "portalock probe".  What depends on the operating system lives in one
+ * directory per platform, picked by lib/CMakeLists.txt (never an #ifdef in
+ * a function body):
+ *   posix/ -- flock.c (open(2), descriptors), range.c (fcntl byte ranges),
+ *             run.c (fork/exec, signals), os.c, shell.c ($SHELL -c)
+ *   win32/ -- flock.c (CreateFileW), range.c (LockFileEx byte ranges),
+ *             run.c (CreateProcessW, console control events), os.c
+ *             (UTF-8 argv), shell.c (cmd.exe /c)
+ * Locks go through the public API (portalock.h), except byte ranges, which
+ * the library does not model (portalocker has none): range.c locks them
+ * itself.
  */
 #ifndef PL_CLI_H
 #define PL_CLI_H
 
 #include "portalock.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -61,6 +70,7 @@ typedef struct cli_args {
     int pidfile, temporary;
     const char *redis_url;
     int on_lost_kill;
+    int fair;            /* --fair: Redis lock in arrival order */
     const char *target;  /* FILE, FD, semaphore or Redis name; NULL: --fd */
     char **cmd_argv;     /* the command, NULL-terminated; NULL: none */
     char *shell_argv[4]; /* for -c */
@@ -116,23 +126,72 @@ int cli_parse_args(cli_args_t *a, int argc, char **argv);
 /* Prints "NAME: <message>" and a hint to stderr; returns CLI_EX_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
-/* Seconds from CLOCK_MONOTONIC. */
-double cli_now(void);
 /* Formats a duration for messages: "2.0", "0.5", "0.050". */
 const char *cli_fmt_seconds(double seconds, char *buf, unsigned len);
 
+/* ---- main.c: messages shared with the platform's flock forms ------------ */
+
+/* Prints "NAME: TARGET: MSG" (MSG NULL or "": pl_strerror(rc)), without
+ * repeating TARGET if MSG has it. */
+void cli_error(const char *target, const char *msg, int rc);
+/* Conflict or timeout (rc): silent unless --verbose, as flock(1); with
+ * --verbose twice also holder.  Returns the -E status. */
+int cli_conflict(const cli_args_t *a, int rc, const char *holder);
+/* flock(1)'s --verbose lines on stdout: "getting lock took", "executing". */
+void cli_report_took(const cli_args_t *a, double waited);
+void cli_report_exec(const cli_args_t *a);
+/* --verbose twice: kind, backend and the probe's verdict, on stderr. */
+void cli_report_extra(const cli_args_t *a, const char *what, const char *path,
+                      double waited, pl_backend_t backend);
+/* The last path separator in path (cli_path_seps), NULL if none. */
+const char *cli_last_sep(const char *path);
+
+/* ---- per platform: os.c ------------------------------------------------- */
+
+/* The path separators: "/" (POSIX), "/\\" (Windows). */
+extern const char cli_path_seps[];
 /*
- * Records which descriptors are open (call first thing in main).  cli_run
+ * First thing in main.  POSIX: records which descriptors are open (cli_run
  * later marks close-on-exec every descriptor opened since, so that nothing
- * the library opened without FD_CLOEXEC (e.g. hiredis sockets, which would
- * keep a Redis lock's connection alive) leaks into the command.
+ * the library opened without FD_CLOEXEC, e.g. hiredis sockets, leaks into
+ * the command) and makes the library's timed waits block in this thread
+ * (SIGALRM).  Windows: replaces *argv with the UTF-8 arguments of the wide
+ * command line (the ANSI argv of main() is lossy).
  */
-void cli_fds_snapshot(void);
+void cli_os_init(int *argc, char ***argv);
+/* The name for messages from argv[0]: its base name (Windows: without
+ * ".exe"). */
+const char *cli_os_progname(const char *argv0);
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+/* Sleeps about seconds. */
+void cli_sleep(double seconds);
+/* Writes len bytes to stderr; async-signal-safe (POSIX), any thread. */
+void cli_write_stderr(const char *msg, size_t len);
+
+/* ---- per platform: shell.c ---------------------------------------------- */
+
+/* The command for -c: {$SHELL or /bin/sh, "-c", command} on POSIX,
+ * {%ComSpec% or cmd.exe, "/c", command} on Windows (run.c then builds
+ * cmd.exe's own command line). */
+void cli_shell_argv(char *argv[4], const char *command);
+
+/* ---- per platform: flock.c ---------------------------------------------- */
+
+/*
+ * The flock(1) forms: FILE or DIRECTORY with a command, FD, --fd N (FD
+ * forms: POSIX only; a usage error on Windows).  Returns the exit status.
+ */
+int cli_flock_main(const cli_args_t *a);
+
+/* ---- per platform: run.c ------------------------------------------------ */
 
 /*
  * Runs argv (argv[0] is looked up in PATH) in a child process and waits for
  * it.  keep_fd >= 0 is inherited by the command (its FD_CLOEXEC is cleared
- * in the child only); close_fd >= 0 is closed in the child (-o with --fd).
+ * in the child only; Windows: the handle is made inheritable for the
+ * CreateProcess call only); close_fd >= 0 is closed in the child (-o with
+ * --fd; PL_INVALID_FD on Windows).
  * forward = 0: signals keep their dispositions, as in flock(1) (the lock is
  * the command's too, through keep_fd).  forward = 1: the lock lives only in
  * this process, so portalock outlives the command: it catches SIGTERM,
@@ -141,24 +200,30 @@ void cli_fds_snapshot(void);
  * CLI_EX_UNAVAILABLE if it could not be executed, CLI_EX_OSERR if fork
  * failed.
  */
-int cli_run(char *const *argv, int keep_fd, int close_fd, int forward);
+int cli_run(char *const *argv, pl_fd_t keep_fd, pl_fd_t close_fd, int forward);
 /* -F: replaces portalock with argv (keep_fd stays open); returns only on
- * failure, with the exit status to use. */
-int cli_exec(char *const *argv, int keep_fd);
+ * failure, with the exit status to use.  Windows has no exec: the command
+ * runs as with cli_run (keep_fd inherited) and its status is returned. */
+int cli_exec(char *const *argv, pl_fd_t keep_fd);
 /*
  * Asks that the running command (or the next one started by cli_run) get
  * sig.  Safe to call from any thread and from a signal handler.
  */
 void cli_request_kill(int sig);
 
+/* ---- per platform: range.c ---------------------------------------------- */
+
 /*
  * Locks (op CLI_OP_SHARED/EXCLUSIVE) or unlocks the byte range [start,
- * start+length) of fd with fcntl(): OFD locks, or process-owned ones for
- * the lockf backend.  timeout < 0 waits forever, 0 tries once.  Returns
- * PL_OK, PL_ELOCKED, PL_ETIMEDOUT, or PL_EOS with *os_error set.
+ * start+length) of fd (length 0: to the end of the file and beyond): with
+ * fcntl() on POSIX (OFD locks, or process-owned ones for the lockf
+ * backend), with LockFileEx on Windows.  timeout < 0 waits forever, 0
+ * tries once.  Returns PL_OK, PL_ELOCKED, PL_ETIMEDOUT, or PL_EOS with
+ * *os_error set (errno / GetLastError()).
  */
-int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
-                   long long length, double timeout, int *os_error);
+int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
+                   long long start, long long length, double timeout,
+                   int *os_error);
 
 /* "portalock probe PATH [--json]": argv[0] is "probe". */
 int cli_probe_main(int argc, char **argv);

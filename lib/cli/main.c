@@ -3,31 +3,21 @@
  *
  * The plain file and descriptor forms are util-linux flock(1), option for
  * option, message for message and exit status for exit status (util-linux
- * 2.38.1 and later; see FLOCK-COMPAT.md): the file is opened as flock(1)
- * opens it (read-only, created if missing; write-only for an exclusive
- * fcntl lock; a directory read-only), locked through the library's
- * pl_lock_fd_timed (or range.c for --start/--length), and the descriptor is
- * inherited by the command unless -o.  The other kinds (--semaphore, --pid,
- * --temporary, --redis) are portalock's own and live in this process while
- * the command runs.  The command line is parsed in args.c.
+ * 2.38.1 and later; see FLOCK-COMPAT.md); they depend on the operating
+ * system's files and descriptors and live in the platform's flock.c
+ * (posix/, win32/).  The other kinds (--semaphore, --pid, --temporary,
+ * --redis) are portalock's own, go through the library alone and are here:
+ * their lock lives in this process while the command runs.  The command
+ * line is parsed in args.c.
  */
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 const char *cli_fmt_seconds(double seconds, char *buf, unsigned len) {
     snprintf(buf, len, seconds >= 0.1 ? "%.1f" : "%.3f", seconds);
@@ -37,7 +27,7 @@ const char *cli_fmt_seconds(double seconds, char *buf, unsigned len) {
 /* ---- messages ------------------------------------------------------------ */
 
 /* Prints "NAME: TARGET: MSG", without repeating TARGET if MSG has it. */
-static void cli_error(const char *target, const char *msg, int rc) {
+void cli_error(const char *target, const char *msg, int rc) {
     if (msg == NULL || msg[0] == '\0')
         msg = pl_strerror(rc);
     if (target != NULL && strstr(msg, target) == NULL)
@@ -51,7 +41,7 @@ static void cli_error(const char *target, const char *msg, int rc) {
  * flock(1)'s line, and with --verbose twice what portalock knows about the
  * holder).  Returns the -E status.
  */
-static int cli_conflict(const cli_args_t *a, int rc, const char *holder) {
+int cli_conflict(const cli_args_t *a, int rc, const char *holder) {
     if (a->verbose >= 1)
         fprintf(stderr, "%s: %s\n", cli_progname,
                 rc == PL_ETIMEDOUT ? "timeout while waiting to get lock"
@@ -62,7 +52,7 @@ static int cli_conflict(const cli_args_t *a, int rc, const char *holder) {
 }
 
 /* flock(1)'s --verbose lines, on stdout. */
-static void cli_report_took(const cli_args_t *a, double waited) {
+void cli_report_took(const cli_args_t *a, double waited) {
     long long us;
     if (a->verbose < 1)
         return;
@@ -73,15 +63,14 @@ static void cli_report_took(const cli_args_t *a, double waited) {
            us / 1000000, us % 1000000);
 }
 
-static void cli_report_exec(const cli_args_t *a) {
+void cli_report_exec(const cli_args_t *a) {
     if (a->verbose >= 1 && a->cmd_argv != NULL)
         printf("%s: executing %s\n", cli_progname, a->cmd_argv[0]);
 }
 
 /* --verbose twice: what portalock adds (kind, backend, probe verdict). */
-static void cli_report_extra(const cli_args_t *a, const char *what,
-                             const char *path, double waited,
-                             pl_backend_t backend) {
+void cli_report_extra(const cli_args_t *a, const char *what, const char *path,
+                      double waited, pl_backend_t backend) {
     char t[32];
     if (a->verbose < 2)
         return;
@@ -89,6 +78,14 @@ static void cli_report_extra(const cli_args_t *a, const char *what,
             cli_progname, path, what, cli_fmt_seconds(waited, t, sizeof(t)),
             pl_backend_name(backend));
     cli_probe_verdict(path);
+}
+
+const char *cli_last_sep(const char *path) {
+    const char *last = NULL;
+    for (; *path != '\0'; path++)
+        if (strchr(cli_path_seps, *path) != NULL)
+            last = path;
+    return last;
 }
 
 /* Resolves the backend from --backend or PORTALOCK_BACKEND (validated). */
@@ -121,134 +118,6 @@ static int cli_resolve_backend(cli_args_t *a) {
     }
     a->backend = b;
     return -1;
-}
-
-/* ---- the flock(1) forms: FILE, DIRECTORY, FD, --fd ------------------------
- */
-
-/*
- * Opens the lock file as flock(1) does: read-only (a flock() lock and a
- * shared fcntl lock need no more), write-only for an exclusive fcntl lock,
- * created (mode 0666 & ~umask) if missing, and a directory read-only.  No
- * write access is asked for where none is needed, so a file we may only
- * read, or one on a read-only file system, can still be locked (issue 9,
- * item 10).  No O_CLOEXEC: the command inherits the descriptor (and -F
- * keeps it across exec).  On failure prints flock(1)'s message and returns
- * -1 with *status set to its exit status.
- */
-static int cli_open_lockfile(const char *path, int flags, int *status) {
-    int fd = open(path, flags | O_NOCTTY | O_CREAT, 0666);
-    int e;
-
-    if (fd < 0 && errno == EISDIR)
-        fd = open(path, O_RDONLY | O_NOCTTY);
-    if (fd >= 0)
-        return fd;
-    e = errno;
-    fprintf(stderr, "%s: cannot open lock file %s: %s\n", cli_progname, path,
-            strerror(e));
-    if (e == ENOMEM || e == EMFILE || e == ENFILE)
-        *status = CLI_EX_OSERR;
-    else if (e == EROFS || e == ENOSPC)
-        *status = CLI_EX_CANTCREAT;
-    else
-        *status = CLI_EX_NOINPUT;
-    return -1;
-}
-
-/* One lock (or unlock) call on fd; PL_OK, contention, or PL_EOS/other with
- * *os_error. */
-static int cli_lock_once(const cli_args_t *a, int fd, int *os_error) {
-    pl_error_t err;
-    int rc;
-
-    *os_error = 0;
-    if (a->range_set)
-        return cli_lock_range(fd, a->op, a->backend, a->start, a->length,
-                              a->timeout, os_error);
-    memset(&err, 0, sizeof(err));
-    if (a->op == CLI_OP_UNLOCK)
-        rc = pl_unlock_fd((pl_fd_t)fd, a->backend, &err);
-    else
-        rc = pl_lock_fd_timed((pl_fd_t)fd,
-                              a->op == CLI_OP_SHARED ? PL_SHARED : PL_EXCLUSIVE,
-                              a->backend, a->timeout, &err);
-    if (rc != PL_OK && !PL_IS_ALREADY_LOCKED(rc))
-        *os_error = err.os_error;
-    return rc;
-}
-
-static int cli_flock_main(const cli_args_t *a) {
-    int fd, rc, os_error, status, flags;
-    char fdname[16];
-    double t0;
-
-    flags = (a->op == CLI_OP_EXCLUSIVE && a->backend != PL_BACKEND_FLOCK)
-                ? O_WRONLY
-                : O_RDONLY;
-    if (a->use_fd || a->target == NULL || a->cmd_argv == NULL) {
-        fd = a->use_fd ? a->fd : atoi(a->target);
-        snprintf(fdname, sizeof(fdname), "%d", fd);
-        if (a->backend == PL_BACKEND_LOCKF && a->cmd_argv == NULL) {
-            return cli_usage_error("the lockf backend cannot lock a "
-                                   "descriptor for later: its locks belong "
-                                   "to the process and end when %s exits",
-                                   cli_progname);
-        }
-    } else {
-        fd = cli_open_lockfile(a->target, flags, &status);
-        if (fd < 0)
-            return status;
-    }
-    t0 = cli_now();
-    rc = cli_lock_once(a, fd, &os_error);
-    if ((rc == PL_EOS || rc == PL_EACCES) &&
-        (os_error == EIO || os_error == EBADF) && a->target != NULL &&
-        a->cmd_argv != NULL && !a->use_fd && a->op != CLI_OP_SHARED &&
-        access(a->target, R_OK | W_OK) == 0) {
-        /* As flock(1): probably NFSv4, where flock() is emulated with
-         * fcntl() and needs a writable descriptor; reopen read-write. */
-        close(fd);
-        fd = cli_open_lockfile(a->target, O_RDWR, &status);
-        if (fd < 0)
-            return status;
-        rc = cli_lock_once(a, fd, &os_error);
-    }
-    if (PL_IS_ALREADY_LOCKED(rc))
-        return cli_conflict(a, rc, "");
-    if (rc != PL_OK) {
-        const char *name =
-            a->use_fd || a->cmd_argv == NULL ? fdname : a->target;
-        if (os_error != 0)
-            fprintf(stderr, "%s: %s: %s\n", cli_progname, name,
-                    strerror(os_error));
-        else
-            cli_error(name, NULL, rc);
-        return os_error == ENOLCK || os_error == ENOMEM ? CLI_EX_OSERR
-                                                        : CLI_EX_DATAERR;
-    }
-    cli_report_took(a, cli_now() - t0);
-    if (a->target != NULL && a->cmd_argv != NULL)
-        cli_report_extra(a,
-                         a->op == CLI_OP_UNLOCK   ? "unlock"
-                         : a->op == CLI_OP_SHARED ? "shared lock"
-                                                  : "exclusive lock",
-                         a->target, cli_now() - t0, a->backend);
-    if (a->cmd_argv == NULL)
-        return 0;
-    cli_report_exec(a);
-    if (a->no_fork)
-        return cli_exec(a->cmd_argv, fd);
-    /* The command shares the lock through the descriptor, as with flock(1),
-     * unless -o or the lockf backend (whose locks are the process's): then
-     * portalock holds it alone and must outlive the command. */
-    status = cli_run(a->cmd_argv, a->close_fd ? -1 : fd, a->close_fd ? fd : -1,
-                     a->close_fd || a->backend == PL_BACKEND_LOCKF);
-    /* Like flock(1), no explicit unlock: with flock and OFD locks it would
-     * also end the lock that processes left running by the command hold
-     * through their copy of the descriptor.  The lock ends when the last
-     * copy is closed, ours at exit. */
-    return status;
 }
 
 /* ---- TemporaryFileLock, PidFileLock -------------------------------------- */
@@ -400,8 +269,8 @@ static void cli_on_lost(pl_lock_t *lock, int reason, void *arg) {
         a->on_lost_kill ? "sending SIGTERM to the command"
                         : "the command keeps running, portalock will exit 1");
     if (n > 0)
-        (void)!write(STDERR_FILENO, msg,
-                     (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        cli_write_stderr(msg,
+                         (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
     if (a->on_lost_kill)
         cli_request_kill(SIGTERM);
 }
@@ -416,11 +285,10 @@ static void cli_on_lost(pl_lock_t *lock, int reason, void *arg) {
 static int cli_redis_check(pl_lock_t *lock, const pl_redis_options_t *ro) {
     double until =
         cli_now() + ro->unavailable_timeout / 2 + ro->command_timeout;
-    struct timespec ts = {0, 50 * 1000 * 1000};
     int rc;
     while ((rc = pl_lock_check(lock)) == PL_ECONN && cli_now() < until &&
            !atomic_load(&cli_redis_lost))
-        nanosleep(&ts, NULL);
+        cli_sleep(0.05);
     return rc;
 }
 
@@ -453,6 +321,7 @@ static int cli_redis_main(const cli_args_t *a) {
         ro.check_interval = a->check_interval;
     ro.fail_when_locked = 0;
     ro.shared = a->op == CLI_OP_SHARED;
+    ro.fair = a->fair;
     ro.on_lost = cli_on_lost;
     ro.on_lost_arg = (void *)a;
     rc = pl_redis_lock_open(&lock, a->target, &ro);
@@ -529,17 +398,11 @@ static int cli_redis_main(const cli_args_t *a) {
 
 int main(int argc, char **argv) {
     cli_args_t args;
-    const char *slash;
     int rc;
 
-    if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0') {
-        slash = strrchr(argv[0], '/');
-        cli_progname = slash != NULL ? slash + 1 : argv[0];
-    }
-    cli_fds_snapshot();
-    /* We own the process and its signals, as flock(1) does: timed waits
-     * block in the kernel in this thread and SIGALRM ends them. */
-    pl_set_wait_signal(SIGALRM, NULL);
+    cli_os_init(&argc, &argv);
+    if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0')
+        cli_progname = cli_os_progname(argv[0]);
     if (argc >= 2 && strcmp(argv[1], "probe") == 0)
         return cli_probe_main(argc - 1, argv + 1);
     rc = cli_parse_args(&args, argc, argv);

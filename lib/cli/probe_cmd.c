@@ -125,6 +125,7 @@ int cli_probe_main(int argc, char **argv) {
 void cli_probe_verdict(const char *lock_path) {
     pl_probe_t probe;
     pl_error_t err;
+    const char *sep;
     char *dir;
     char *slash;
     int rc;
@@ -133,7 +134,8 @@ void cli_probe_verdict(const char *lock_path) {
     if (dir == NULL)
         return;
     strcpy(dir, lock_path);
-    slash = strrchr(dir, '/');
+    sep = cli_last_sep(lock_path);
+    slash = sep != NULL ? dir + (sep - lock_path) : NULL;
     if (slash == NULL)
         strcpy(dir, ".");
     else if (slash == dir)

@@ -477,6 +477,9 @@ typedef struct pl_redis_options {
     /* Called (from the library's watcher thread) when a held lock is lost. */
     void (*on_lost)(pl_lock_t *lock, int reason, void *arg);
     void *on_lost_arg;
+    int fair; /* 1 = grant in arrival order among fair waiters (a writer
+                 arriving later waits behind a queued reader); default 0:
+                 writers are preferred and can starve readers */
 } pl_redis_options_t;
 
 PL_API void pl_redis_options_init(pl_redis_options_t *opts);

@@ -149,6 +149,7 @@ void pl_redis_options_init(pl_redis_options_t *opts) {
     opts->shared = 0;
     opts->unavailable_timeout = 1.0;
     opts->evict_stalled = 1;
+    opts->fair = 0;
 }
 
 /* Decodes %XX escapes in place (user and password may need them).  %00 is

@@ -10,9 +10,24 @@
 #include <sys/file.h>
 
 const char *const ps_entry_names[E_COUNT] = {
-    "open", "close",     "flock", "fcntl",  "fstat",
-    "stat", "ftruncate", "fsync", "unlink", "rename",
-    "link", "mkdir",     "read",  "write",  "pthread_create"};
+    [E_OPEN] = "open",
+    [E_CLOSE] = "close",
+    [E_FLOCK] = "flock",
+    [E_FCNTL] = "fcntl",
+    [E_FSTAT] = "fstat",
+    [E_STAT] = "stat",
+    [E_FTRUNCATE] = "ftruncate",
+    [E_FSYNC] = "fsync",
+    [E_UNLINK] = "unlink",
+    [E_RENAME] = "rename",
+    [E_LINK] = "link",
+    [E_MKDIR] = "mkdir",
+    [E_READ] = "read",
+    [E_WRITE] = "write",
+    [E_LSTAT] = "lstat",
+    [E_LINKAT] = "linkat",
+    [E_PTHREAD_CREATE] = "pthread_create",
+};
 
 typedef struct fault {
     int active;
@@ -28,6 +43,7 @@ static atomic_ulong rng_state = 88172645463325252u;
 atomic_long ps_calls[E_COUNT];
 pl__sys_table_t ps_real;
 void (*ps_hook_observer)(ps_entry_t e, int after);
+int ps_no_tmpfile;
 
 static int roll(int percent) {
     unsigned long x = atomic_fetch_add(&rng_state, 0x9E3779B97F4A7C15u);
@@ -83,6 +99,9 @@ static int h_open(const char *path, int flags, ...) {
     }
     if (e != 0)
         return fail(e);
+    /* What a filesystem without O_TMPFILE answers (NFS, CIFS, ...). */
+    if (ps_no_tmpfile && (flags & O_TMPFILE) == O_TMPFILE)
+        return (int)done(E_OPEN, fail(EOPNOTSUPP));
     return (int)done(E_OPEN, ps_real.open(path, flags, mode));
 }
 

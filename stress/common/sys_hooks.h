@@ -44,6 +44,10 @@ extern pl__sys_table_t ps_real;
 /* Called before (after = 0) and after (after = 1) every real call; may be
  * NULL.  Only fcntl's lock commands count as fcntl calls. */
 extern void (*ps_hook_observer)(ps_entry_t e, int after);
+/* Non-zero: open(O_TMPFILE) fails with EOPNOTSUPP, as on filesystems
+ * without it, so the library takes its named-temporary-file path (the one
+ * that can leave ".tmp" files behind: issue 9 defect 1). */
+extern int ps_no_tmpfile;
 
 /* Replaces every entry with a counting hook, no fault set. */
 void ps_hooks_install(void);

@@ -27,7 +27,15 @@
  *                        the next operation on the path (the library removes
  *                        leftovers once they are stale, 10 s: the program
  *                        ages them by an hour first);
- *   crash.leftover.nlink the published file has one link.
+ *   crash.leftover.nlink the published file has one link after the next
+ *                        operation (a kill between link() and unlink() of
+ *                        the named path leaves a second link until then).
+ * It sweeps each operation twice: as the filesystem allows (O_TMPFILE on
+ * ext4 and tmpfs: nothing named to leave), and with open(O_TMPFILE)
+ * refused as on NFS, so that the library writes named temporary files;
+ *   crash.leftover.reached  that second sweep did leave ".tmp" files for
+ *                        the next operation to remove (else it tested
+ *                        nothing).
  * --rounds repeats the whole sweep (the reader gets more chances).
  */
 #include "portalock.h"
@@ -57,7 +65,8 @@ static char payload[PAYLOAD_LEN];
 
 /* ---- the child: run the operation, die at the chosen point --------------- */
 
-static long kill_at; /* 2*k = before call k, 2*k+1 = after it; -1 never */
+static long kill_at;   /* 2*k = before call k, 2*k+1 = after it; -1 never */
+static int no_tmpfile; /* the child refuses O_TMPFILE (ps_no_tmpfile) */
 static atomic_long points;
 
 static void observer(ps_entry_t e, int after) {
@@ -107,6 +116,7 @@ static int child_run(op_t op, long k, long *npoints) {
         close(p[0]);
         kill_at = k;
         ps_hooks_install();
+        ps_no_tmpfile = no_tmpfile;
         ps_hook_observer = observer;
         status = run_op(op);
         ps_hook_observer = NULL;
@@ -282,18 +292,21 @@ static void sweep(op_t op, int strict_leftovers) {
             leftover_tmp++;
         if (op == OP_ATOMIC && seen == SEEN_NEW) {
             struct stat st;
-            if (stat(path, &st) == 0 && st.st_nlink != 1) {
+            if (stat(path, &st) == 0 && st.st_nlink != 1)
                 leftover_nlink++;
-                if (strict_leftovers)
-                    ps_check("crash.leftover.nlink", 0,
-                             "killed at point %ld of %ld: published file has "
-                             "%lu links (issue 9, defect 1)",
-                             k, npoints, (unsigned long)st.st_nlink);
-            }
         }
         snprintf(name, sizeof(name), "crash.%s.recover", op_names[op]);
         ps_check(name, recover(op, why, sizeof(why)), "killed at point %ld: %s",
                  k, why);
+        if (op == OP_ATOMIC && strict_leftovers) {
+            struct stat st;
+            if (stat(path, &st) == 0 && st.st_nlink != 1)
+                ps_check("crash.leftover.nlink", 0,
+                         "killed at point %ld of %ld: published file still "
+                         "has %lu links after the next open_atomic (issue "
+                         "9, defect 1)",
+                         k, npoints, (unsigned long)st.st_nlink);
+        }
         if (ps_dir_count(dir, ".tmp", first, sizeof(first)) > 0) {
             leftover_kept++;
             if (strict_leftovers)
@@ -310,11 +323,16 @@ static void sweep(op_t op, int strict_leftovers) {
     ps_check(name, atomic_load(&rs->bad) == 0,
              "a reader saw a partial file %ld times of %ld, e.g. %s",
              atomic_load(&rs->bad), atomic_load(&rs->reads), rs->example);
-    printf("crash: %s: %ld kill points, %ld concurrent reads, %ld bad; "
+    if (strict_leftovers && no_tmpfile)
+        ps_check("crash.leftover.reached", leftover_tmp > 0,
+                 "%s without O_TMPFILE: no kill left a .tmp file",
+                 op_names[op]);
+    printf("crash: %s%s: %ld kill points, %ld concurrent reads, %ld bad; "
            "%ld kills left a .tmp (%ld still there after the next "
            "operation), %ld a second link\n",
-           op_names[op], npoints + 1, atomic_load(&rs->reads),
-           atomic_load(&rs->bad), leftover_tmp, leftover_kept, leftover_nlink);
+           op_names[op], no_tmpfile ? " (no O_TMPFILE)" : "", npoints + 1,
+           atomic_load(&rs->reads), atomic_load(&rs->bad), leftover_tmp,
+           leftover_kept, leftover_nlink);
     ps_shared_free(rs, sizeof(*rs));
 }
 
@@ -356,8 +374,11 @@ int main(int argc, char **argv) {
         if (only == NULL || strstr(only, "pidfile") != NULL)
             sweep(OP_PIDFILE, 0);
         if (only != NULL && strstr(only, "leftovers") != NULL) {
-            sweep(OP_ATOMIC, 1);
-            sweep(OP_PIDFILE, 1);
+            for (no_tmpfile = 0; no_tmpfile <= 1; no_tmpfile++) {
+                sweep(OP_ATOMIC, 1);
+                sweep(OP_PIDFILE, 1);
+            }
+            no_tmpfile = 0;
         }
     }
     ps_rmtree(top);

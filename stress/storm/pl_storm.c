@@ -6,6 +6,11 @@
  *   pl_storm [--backend all|flock,lockf,ofd] [--kind all|lock,rlock,...]
  *            [--procs P] [--threads T] [--acquisitions N] [--kills K]
  *            [--max-seconds S] [--semaphore N] [--dir DIR] [--seed X]
+ *            [--no-tmpfile]
+ *
+ * --no-tmpfile refuses open(O_TMPFILE) through the pl__sys table, as NFS
+ * does, so PidFileLocks publish through named temporary files: the path
+ * where a kill can leave a ".tmp" (storm.leak.atomic_tmp).
  *
  * One run per backend x kind.  Kinds: lock, rlock (re-entered 1-3 deep),
  * temporary (TemporaryFileLock), pidfile (PidFileLock), semaphore
@@ -44,15 +49,16 @@
  *   storm.leak.files   afterwards the directory holds only the counter and
  *                      the lock files the kind keeps (Lock, slots).
  *   storm.leak.atomic_tmp  no ".tmp" file left by a PidFileLock killed while
- *                      publishing its PID (issue 9, defect 1).  With
- *                      --allow-known 9.1 such files are printed as KNOWN and
- *                      counted in the summary instead of failing the run.
+ *                      publishing its PID (issue 9, defect 1): the last
+ *                      acquire, after the leftovers were aged past the
+ *                      library's staleness bound, must have removed them.
  *
  * Prints one line per run and one summary line; exit 0 when every check
  * passed.
  */
 #include "portalock.h"
 #include "stress_util.h"
+#include "sys_hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,7 +123,7 @@ typedef struct config {
     double max_seconds, acquire_timeout;
     const char *dir;
     uint64_t seed;
-    int allow_known_tmp; /* --allow-known 9.1 */
+    int no_tmpfile;
 } config_t;
 
 /* What one run (backend x kind) needs; the workers read it after fork. */
@@ -478,9 +484,6 @@ static int max_concurrent(const interval_t *iv, long n) {
     return best;
 }
 
-/* Known defects seen under --allow-known (printed, and in the summary). */
-static long known_hits;
-
 static void cleanup_check(const run_t *run) {
     pl_lock_options_t opts;
     pl_lock_t *lock = NULL;
@@ -531,18 +534,11 @@ static void cleanup_check(const run_t *run) {
     }
     /* What may stay: the counter, the Lock file, the semaphore slots. */
     n = ps_dir_count(run->workdir, ".tmp", first, sizeof(first));
-    if (n > 0 && run->cfg->allow_known_tmp) {
-        known_hits += n;
-        printf("storm: KNOWN issue 9 defect 1: %s/%s: %d temporary file(s) "
-               "left by PidFileLocks killed while publishing, e.g. %s\n",
-               pl_backend_name(run->backend), kind_names[run->kind], n, first);
-    } else
-        ps_check(
-            "storm.leak.atomic_tmp", n == 0,
-            "%s/%s: %d temporary file(s) left after a last acquire, e.g. %s "
-            "(issue 9, defect 1: a PidFileLock killed while publishing its "
-            "PID)",
-            pl_backend_name(run->backend), kind_names[run->kind], n, first);
+    ps_check("storm.leak.atomic_tmp", n == 0,
+             "%s/%s: %d temporary file(s) left after a last acquire, e.g. %s "
+             "(issue 9, defect 1: a PidFileLock killed while publishing its "
+             "PID)",
+             pl_backend_name(run->backend), kind_names[run->kind], n, first);
     tmp = n;
     ok_files = access(run->counter_path, F_OK) == 0;
     if (run->kind == K_LOCK || run->kind == K_RLOCK || run->kind == K_MIXED)
@@ -794,7 +790,8 @@ static void usage(void) {
             "                [--procs P] [--threads T] [--acquisitions N] "
             "[--kills K]\n"
             "                [--max-seconds S] [--semaphore N] [--dir DIR] "
-            "[--seed X]\n");
+            "[--seed X]\n"
+            "                [--no-tmpfile]\n");
 }
 
 static int parse_list(const char *arg, unsigned *out, int backends) {
@@ -846,7 +843,7 @@ static int parse_args(int argc, char **argv, config_t *cfg) {
         {"semaphore", required_argument, NULL, 'm'},
         {"dir", required_argument, NULL, 'd'},
         {"seed", required_argument, NULL, 'S'},
-        {"allow-known", required_argument, NULL, 'A'},
+        {"no-tmpfile", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0}};
     int c;
 
@@ -896,13 +893,7 @@ static int parse_args(int argc, char **argv, config_t *cfg) {
         case 'S':
             cfg->seed = (uint64_t)ps_parse_long("--seed", optarg, 0, LONG_MAX);
             break;
-        case 'A':
-            if (strcmp(optarg, "9.1") != 0) {
-                fprintf(stderr, "pl_storm: --allow-known: only 9.1\n");
-                return -1;
-            }
-            cfg->allow_known_tmp = 1;
-            break;
+        case 'T': cfg->no_tmpfile = 1; break;
         default: return -1;
         }
     }
@@ -919,6 +910,10 @@ int main(int argc, char **argv) {
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (cfg.no_tmpfile) { /* before any thread or worker exists */
+        ps_hooks_install();
+        ps_no_tmpfile = 1;
+    }
     memset(&tot, 0, sizeof(tot));
     printf("storm: seed %llu\n", (unsigned long long)cfg.seed);
     for (int b = PL_BACKEND_FLOCK; b <= PL_BACKEND_OFD; b++) {
@@ -933,15 +928,13 @@ int main(int argc, char **argv) {
             if (cfg.kinds & (1u << k))
                 one_run(&cfg, (pl_backend_t)b, (kind_t)k, &tot);
     }
-    printf(
-        "storm summary: %d runs, %ld acquisitions, %ld kills (%ld of "
-        "holders, %ld of waiters, %ld idle), %ld overlaps, %ld lost "
-        "updates, %ld errors, %ld timeouts, %ld leaks, %ld known-defect hits, "
-        "%.0fs\n",
-        tot.runs, tot.acquisitions,
-        tot.kills_holding + tot.kills_waiting + tot.kills_other,
-        tot.kills_holding, tot.kills_waiting, tot.kills_other, tot.overlaps,
-        tot.lost, tot.errors, tot.timeouts, tot.leaks, known_hits,
-        (double)(ps_now_ns() - t0) / 1e9);
+    printf("storm summary: %d runs, %ld acquisitions, %ld kills (%ld of "
+           "holders, %ld of waiters, %ld idle), %ld overlaps, %ld lost "
+           "updates, %ld errors, %ld timeouts, %ld leaks, %.0fs\n",
+           tot.runs, tot.acquisitions,
+           tot.kills_holding + tot.kills_waiting + tot.kills_other,
+           tot.kills_holding, tot.kills_waiting, tot.kills_other, tot.overlaps,
+           tot.lost, tot.errors, tot.timeouts, tot.leaks,
+           (double)(ps_now_ns() - t0) / 1e9);
     return ps_checks_summary("pl_storm") == 0 ? 0 : 1;
 }

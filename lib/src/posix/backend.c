@@ -424,11 +424,79 @@ typedef struct waiter {
     int fd;
     unsigned flags;
     pl_backend_t backend;
+    struct waiter *prev, *next; /* in waiters_live, under waiters_mu */
 } waiter_t;
+
+/*
+ * Every waiter not yet freed.  A process that forks while a detached
+ * helper is finishing (it posted its result and has yet to drop its
+ * reference) gives the child a copy of that waiter and no thread to free
+ * it: the child frees them all (only the forking thread exists there, and
+ * it was not inside a wait).
+ */
+static pthread_mutex_t waiters_mu = PTHREAD_MUTEX_INITIALIZER;
+static waiter_t *waiters_live;
+static long waiters_count;
+static pthread_once_t waiters_once = PTHREAD_ONCE_INIT;
+
+static void waiters_prepare(void) {
+    pthread_mutex_lock(&waiters_mu);
+}
+static void waiters_parent(void) {
+    pthread_mutex_unlock(&waiters_mu);
+}
+static void waiters_child(void) {
+    while (waiters_live != NULL) {
+        waiter_t *next = waiters_live->next;
+        free(waiters_live);
+        waiters_live = next;
+    }
+    waiters_count = 0;
+    pthread_mutex_unlock(&waiters_mu);
+}
+static void waiters_setup(void) {
+    pthread_atfork(waiters_prepare, waiters_parent, waiters_child);
+}
+
+long pl__os_waiters_live(void) {
+    long n;
+    pthread_mutex_lock(&waiters_mu);
+    n = waiters_count;
+    pthread_mutex_unlock(&waiters_mu);
+    return n;
+}
+
+static waiter_t *waiter_new(void) {
+    waiter_t *w;
+    pthread_once(&waiters_once, waiters_setup);
+    if ((w = calloc(1, sizeof(*w))) == NULL)
+        return NULL;
+    pthread_mutex_lock(&waiters_mu);
+    w->next = waiters_live;
+    if (waiters_live != NULL)
+        waiters_live->prev = w;
+    waiters_live = w;
+    waiters_count++;
+    pthread_mutex_unlock(&waiters_mu);
+    return w;
+}
+
+static void waiter_free(waiter_t *w) {
+    pthread_mutex_lock(&waiters_mu);
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        waiters_live = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    waiters_count--;
+    pthread_mutex_unlock(&waiters_mu);
+    free(w);
+}
 
 static void waiter_unref(waiter_t *w) {
     if (atomic_fetch_sub(&w->refs, 1) == 1)
-        free(w);
+        waiter_free(w);
 }
 
 static void *waiter_main(void *arg) {
@@ -473,7 +541,7 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
                                        pl_backend_t backend,
                                        int64_t deadline_ns, pl__wait_t *tok,
                                        int *error) {
-    waiter_t *w = calloc(1, sizeof(*w));
+    waiter_t *w = waiter_new();
     sigset_t all, old;
     pthread_t t;
     unsigned v;
@@ -493,7 +561,7 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
     rc = pl__sys.pthread_create(&t, NULL, waiter_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        free(w);
+        waiter_free(w);
         return WAIT_NO_THREAD;
     }
     v = pl__wait_word_wait(w->word, deadline_ns);
@@ -505,7 +573,7 @@ static enum wait_result wait_in_thread(int fd, unsigned flags,
     }
     pthread_cancel(t);
     pthread_join(t, NULL);
-    free(w); /* joined: whatever the helper did, it is gone */
+    waiter_free(w); /* joined: whatever the helper did, it is gone */
     return (v & WORD_INTR) ? WAIT_INTERRUPTED : WAIT_DEADLINE;
 }
 

@@ -52,4 +52,8 @@ extern pl__sys_table_t pl__sys;
 /* Restores every entry to the real system call. */
 void pl__sys_reset(void);
 
+/* Helper-thread waits (posix/backend.c) whose memory is not freed yet;
+ * for tests. */
+long pl__os_waiters_live(void);
+
 #endif /* PL_POSIX_SYS_H */

@@ -119,45 +119,80 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
 }
 
 static int rl_timed_out(rl_t *rl, const rl_wait_t *w, pl_error_t *err) {
-    return pl__error_set(
-        err, PL_ETIMEDOUT, 0, "redis lock %s: still held (%s, client id %s)%s",
-        rl->lock->path,
-        w->bkind == 'x'   ? "exclusive"
-        : w->bkind == 's' ? "shared"
-                          : "pending "
-                            "writer",
-        w->bcid,
+    const char *lost =
         w->evict_denied || !rl->evict_stalled || !rl->client_list_ok
             ? "; it was not evicted (eviction disabled, or CLIENT LIST/KILL "
               "refused)"
-            : "");
+            : "";
+    if (w->mkind == 'q')
+        return pl__error_set(err, PL_ETIMEDOUT, 0,
+                             "redis lock %s: still waiting in line behind "
+                             "earlier waiters (fair mode; first in line: "
+                             "client id %s)%s",
+                             rl->lock->path, w->mcid, lost);
+    return pl__error_set(err, PL_ETIMEDOUT, 0,
+                         "redis lock %s: still held (%s, client id %s)%s",
+                         rl->lock->path,
+                         w->mkind == 'x'   ? "exclusive"
+                         : w->mkind == 's' ? "shared"
+                                           : "pending writer",
+                         w->mcid, lost);
 }
 
-/* Between two tries: heartbeat, proof or eviction, then wait for a
- * notification or the next liveness poll. */
+/* How often a waiter that is not the queue's head PINGs its subscription
+ * connection: often enough that it never looks idle to a waiter judging
+ * it (that needs more than its unavailable_timeout), rarely enough that
+ * many waiters cost the server little. */
+static double rl_waiter_hb(const rl_t *rl) {
+    return rl->unavailable_timeout / 2;
+}
+
+/*
+ * Between two tries: heartbeat, proof or eviction, then wait.  The queue's
+ * head re-runs the script every RL_POLL_SECONDS (a dead holder publishes
+ * nothing) and judges the holder every check_interval; every other waiter
+ * sleeps until a message on the event channel concerns it (a release, a
+ * prune, a cancel, or "head <its channel>") or the RL_SAFETY_SECONDS
+ * re-check, at which it also judges the head (DESIGN.md §5).
+ */
 static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
-    double now = pl__os_monotonic(), slice = RL_POLL_SECONDS;
-    int rc;
+    double now = pl__os_monotonic(), end;
+    double every = w->head ? w->check_every : RL_SAFETY_SECONDS;
+    int rc = PL_OK;
 
     if (!w->forever && now >= w->deadline)
         return rl_timed_out(rl, w, err);
-    if ((rc = pl__rl_heartbeat(rl, now, err)) != PL_OK)
-        return rc;
+    if (w->next_check > now + every)
+        w->next_check = now + every; /* just became the head */
     if (now >= w->next_check) {
-        w->next_check = now + w->check_every;
+        w->next_check = now + every;
         if ((rc = rl_judge(rl, w, err)) != PL_OK || w->pchan[0] != '\0')
             return rc;
     }
-    if (!w->forever && w->deadline - now < slice)
-        slice = w->deadline - now;
-    if (w->next_check - now < slice)
-        slice = w->next_check - now;
-    return pl__rl_sub_pump(rl, slice > 0 ? slice : 0, err);
+    end = w->head ? now + RL_POLL_SECONDS : w->next_check;
+    if (end > w->next_check)
+        end = w->next_check;
+    if (!w->forever && end > w->deadline)
+        end = w->deadline;
+    rl->woken = 0;
+    /* a pending writer too: the readers it waits for publish releases */
+    rl->wake_all = w->head || rl->shared || w->maybe_pending;
+    do {
+        double hb = w->head ? rl->hb_every : rl_waiter_hb(rl), until = end;
+        if (rl->hb_sent == 0 && now - rl->hb_ok >= hb &&
+            (rc = pl__rl_heartbeat(rl, now, err)) != PL_OK)
+            return rc;
+        if (rl->hb_sent == 0 && rl->hb_ok + hb < until)
+            until = rl->hb_ok + hb;
+        rc = pl__rl_sub_pump(rl, until > now ? until - now : 0, err);
+        now = pl__os_monotonic();
+    } while (rc == PL_OK && !rl->woken && now < end);
+    return rc;
 }
 
 /* Undo a failed attempt: withdraw a pending-writer entry, close sub. */
 static void rl_abandon(rl_t *rl, const rl_wait_t *w) {
-    if (w->maybe_pending && rl->sub != NULL) {
+    if ((w->maybe_pending || w->queued) && rl->sub != NULL) {
         const char *args[8] = {"cancel", "x", rl->my_chan, rl->cid,
                                "",       "0", rl->ev_chan, "0"};
         long long v;
@@ -208,7 +243,9 @@ static int rl_reconnect(rl_t *rl, rl_wait_t *w, double *backoff,
         if ((rc = rl_open_conns(rl, err)) == PL_OK) {
             w->bchan[0] = w->bcid[0] = w->pchan[0] = w->pcid[0] = '\0';
             w->bgen = 0;
-            w->maybe_pending = 0; /* that entry died with the old sub */
+            w->maybe_pending = 0; /* those entries died with the old sub */
+            w->queued = 0;
+            w->head = 1;
             w->evict_denied = 0;
             return PL_OK;
         }
@@ -234,6 +271,7 @@ static int rl_acquire(pl_lock_t *lock, double timeout, double check_interval,
         check_interval > RL_POLL_SECONDS ? check_interval : RL_POLL_SECONDS;
     w.next_check = now + w.check_every;
     w.slow_at = now;
+    w.head = 1;
     if ((rc = rl_open_conns(rl, &e)) != PL_OK)
         return pl__lock_fail_from(lock, &e);
     for (;;) {
@@ -383,10 +421,11 @@ static int rl_options_ok(const pl_redis_options_t *o) {
 }
 
 static void rl_names(rl_t *rl, const char *name) {
-    static const char *suffix[4] = {"owner", "readers", "pending", "fence"};
+    static const char *suffix[RL_NKEYS] = {"owner", "readers", "pending",
+                                           "fence", "waiters", "queue"};
     char *p;
     int i;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < RL_NKEYS; i++)
         snprintf(rl->keys[i], sizeof(rl->keys[i]), "pl:{%s}:%s", name,
                  suffix[i]);
     snprintf(rl->ev_chan, sizeof(rl->ev_chan), "pl:{%s}:ev", name);
@@ -419,6 +458,7 @@ static int rl_new(rl_t **out, const char *name, const pl_redis_options_t *o) {
     rl->unavailable_timeout = o->unavailable_timeout;
     rl->evict_stalled = o->evict_stalled;
     rl->shared = o->shared != 0;
+    rl->fair = o->fair != 0;
     rl->on_lost = o->on_lost;
     rl->on_lost_arg = o->on_lost_arg;
     rl->client_list_ok = 1;

@@ -60,9 +60,17 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-/* Liveness poll while waiting: how often a waiter re-runs the script to see
+/* Liveness poll of the queue's head: how often it re-runs the script to see
  * whether the holder's connection died (Redis announces no disconnects). */
 #define RL_POLL_SECONDS 0.005
+/* The other waiters wait for a message on the event channel; this safety
+ * re-check (script run, and CLIENT LIST of the queue's head) bounds what a
+ * lost message or a dead head costs: latency, never liveness. */
+#define RL_SAFETY_SECONDS 1.0
+/* Keys passed to the script: owner, readers, pending, fence, waiters,
+ * queue. */
+#define RL_NKEYS     6
+#define RL_NKEYS_STR "6"
 /* Longest lock name; keeps every derived name bounded. */
 #define RL_NAME_MAX 256
 #define RL_KEY_MAX  (RL_NAME_MAX + 16) /* "pl:{NAME}:readers" */
@@ -82,11 +90,11 @@ typedef struct rl {
     char *host, *unix_socket, *username, *password;
     int port;
     double connect_timeout, command_timeout, unavailable_timeout;
-    int evict_stalled, shared;
+    int evict_stalled, shared, fair;
     void (*on_lost)(pl_lock_t *lock, int reason, void *arg);
     void *on_lost_arg;
     /* names derived from the lock name */
-    char keys[4][RL_KEY_MAX];
+    char keys[RL_NKEYS][RL_KEY_MAX];
     char ev_chan[RL_KEY_MAX];
     char chan_prefix[RL_KEY_MAX]; /* "pl:{NAME}:h:" */
     char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
@@ -106,6 +114,9 @@ typedef struct rl {
     /* heartbeat on sub (PING; its reply proves the server still had this
      * connection after hb_sent); hb_sent 0 = none outstanding */
     double hb_sent, hb_ok, hb_every, deadline;
+    /* a message on the event channel that concerns this waiter arrived;
+     * wake_all: every event concerns it (the head, or a shared waiter) */
+    int woken, wake_all;
     /* held */
     char tok[RL_ID_MAX];
     pthread_t watcher;
@@ -116,15 +127,20 @@ typedef struct rl {
     struct rl *reg_next, *reg_prev;
 } rl_t;
 
-/* What a waiter knows about the connection that blocks it. */
+/* What a waiter knows about the connection that blocks it.  The queue's
+ * head watches the holder (b* = the blocker); every other waiter watches
+ * the head (b* = the head, kind 'q'), at the RL_SAFETY_SECONDS pace. */
 typedef struct rl_wait {
     int forever;
     double deadline, next_check, check_every;
+    int head;   /* 1 = we are the queue's head (or not queued) */
+    int queued; /* we may have a queue entry (withdrawn on failure) */
     char bchan[RL_CHAN_MAX], bcid[RL_ID_MAX];
     char bkind;
-    double blease;      /* blocker's recorded unavailable_timeout */
-    unsigned long bgen; /* cmd generation of the try that named it */
-    double slow_at;     /* last time a reply was slow (a stall) */
+    char mkind, mcid[RL_ID_MAX]; /* the lock's blocker, for messages */
+    double blease;               /* blocker's recorded unavailable_timeout */
+    unsigned long bgen;          /* cmd generation of the try that named it */
+    double slow_at;              /* last time a reply was slow (a stall) */
     char pchan[RL_CHAN_MAX], pcid[RL_ID_MAX]; /* proof for the next try */
     int maybe_pending;
     int evict_denied;

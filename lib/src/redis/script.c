@@ -13,24 +13,58 @@
 /*
  * KEYS: 1 owner hash {chan, cid, tok, run, u}; 2 readers hash chan ->
  *       "cid tok run u"; 3 pending writers hash chan -> "cid run u";
- *       4 fencing counter.
+ *       4 fencing counter; 5 waiters hash chan -> "cid run u mode";
+ *       6 the waiter queue (list of channels, arrival order).
  * ARGV: 1 op (acq|rel|chk|cancel); 2 mode (x|s); 3 my channel; 4 my client
  *       id; 5 my token (rel/chk) or proof channel (acq); 6 proof client id;
- *       7 event channel; 8 "1" = may register as pending writer; 9 the
- *       server's run id as my command connection saw it ("-" unknown);
- *       10 my unavailable_timeout in ms (recorded: waiters never evict me
- *       sooner than that, DESIGN.md §4.4).
- * acq returns {1, token} granted, {0, chan, cid, kind, u} blocked by a live
- * holder (kind x owner, s reader, p pending writer; u its recorded
- * unavailable_timeout in ms), {-1} my channel has no subscriber.
+ *       7 event channel; 8 "1" = may wait (queue me, register me as pending
+ *       writer); 9 the server's run id as my command connection saw it ("-"
+ *       unknown); 10 my unavailable_timeout in ms (recorded: waiters never
+ *       evict me sooner than that, DESIGN.md §4.4); 11 "1" = fair mode.
+ * acq returns {1, token} granted, {0, chan, cid, kind, u, head, hchan,
+ * hcid, hu} blocked by a live holder (kind x owner, s reader, p pending
+ * writer, q the queue's head in fair mode; u its recorded
+ * unavailable_timeout in ms; head 1 = I am the queue's head, else hchan,
+ * hcid, hu name the head), {-1} my channel has no subscriber.
  * A record written in an earlier server run (run id differs, both known)
  * is dead: its connection ended with that run, and its client id may now
- * name an unrelated connection.
+ * name an unrelated connection.  Queue entries are pruned by the same rules
+ * when they reach the head; a change of head is published on the event
+ * channel as "head <channel>" (DESIGN.md §5).
  */
 static const char RL_SCRIPT[] =
 "local op, mode, me, run = ARGV[1], ARGV[2], ARGV[3], ARGV[9]\n"
 "local function alive(ch)\n"
 "  return redis.call('PUBSUB', 'NUMSUB', ch)[2] > 0\n"
+"end\n"
+"local qhead_changed = false\n"
+"local function qhead(pchan, pcid)\n"
+"  for _ = 1, 100000 do\n"
+"    local h = redis.call('LINDEX', KEYS[6], 0)\n"
+"    if not h or h == me then return h end\n"
+"    local v = redis.call('HGET', KEYS[5], h)\n"
+"    local cid, r, u, m\n"
+"    if v then cid, r, u, m = string.match(v, '^(%d+) (%S+) (%d+) (%a)$') end\n"
+"    if cid and not (h == pchan and cid == pcid) and\n"
+"       not (r ~= '-' and run ~= '-' and r ~= run) and alive(h) then\n"
+"      return h, cid, u, m\n"
+"    end\n"
+"    redis.call('LPOP', KEYS[6]); redis.call('HDEL', KEYS[5], h)\n"
+"    qhead_changed = true\n"
+"  end\n"
+"end\n"
+"local function qleave()\n"
+"  if redis.call('HDEL', KEYS[5], me) == 0 then return end\n"
+"  if redis.call('LINDEX', KEYS[6], 0) == me then\n"
+"    redis.call('LPOP', KEYS[6]); qhead_changed = true\n"
+"  else\n"
+"    redis.call('LREM', KEYS[6], 1, me)\n"
+"  end\n"
+"end\n"
+"local function qnotify()\n"
+"  if not qhead_changed then return end\n"
+"  local h = qhead('', '')\n"
+"  if h and h ~= me then redis.call('PUBLISH', ARGV[7], 'head ' .. h) end\n"
 "end\n"
 "if op == 'rel' or op == 'chk' then\n"
 "  local held = false\n"
@@ -55,11 +89,17 @@ static const char RL_SCRIPT[] =
 "  if redis.call('HDEL', KEYS[3], me) == 1 then\n"
 "    redis.call('PUBLISH', ARGV[7], 'cancelled')\n"
 "  end\n"
+"  qleave()\n"
+"  qnotify()\n"
 "  return 1\n"
 "end\n"
+;
+/* The acquire half (C99 caps one string literal at 4095 bytes). */
+static const char RL_SCRIPT_ACQ[] =
 "if op ~= 'acq' then return redis.error_reply('ERR portalock: bad op') end\n"
 "if not alive(me) then return {-1} end\n"
 "local pchan, pcid = ARGV[5], ARGV[6]\n"
+"local wait, fair = ARGV[8] == '1', ARGV[11] == '1'\n"
 "local function dead(ch, cid, r)\n"
 "  if cid == nil or (ch == pchan and cid == pcid) then return true end\n"
 "  if r and r ~= '-' and run ~= '-' and r ~= run then return true end\n"
@@ -103,29 +143,66 @@ static const char RL_SCRIPT[] =
 "  end\n"
 "end\n"
 "if pruned then redis.call('PUBLISH', ARGV[7], 'pruned') end\n"
-"if o[1] then return {0, o[1], o[2], 'x', o[5] or '0'} end\n"
+"local hc, hcid, hu = qhead(pchan, pcid)\n"
+"local queued = hc == me or redis.call('HEXISTS', KEYS[5], me) == 1\n"
+"local turn = true\n"
+"if fair and hc and hc ~= me then\n"
+"  if mode == 'x' then turn = false\n"
+"  else\n"
+"    local q = redis.call('LRANGE', KEYS[6], 0, -1)\n"
+"    for i = 1, #q do\n"
+"      if q[i] == me then break end\n"
+"      local v = redis.call('HGET', KEYS[5], q[i])\n"
+"      if v and string.match(v, ' x$') then turn = false; break end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"local function blocked(ch, cid, kind, u)\n"
+"  if wait and not queued then\n"
+"    redis.call('RPUSH', KEYS[6], me)\n"
+"    redis.call('HSET', KEYS[5], me,\n"
+"               ARGV[4] .. ' ' .. run .. ' ' .. ARGV[10] .. ' ' .. mode)\n"
+"    queued = true\n"
+"    if not hc then hc = me end\n"
+"  end\n"
+"  qnotify()\n"
+"  if hc == me or not hc then return {0, ch, cid, kind, u, 1, '', '0', '0'} end\n"
+"  return {0, ch, cid, kind, u, 0, hc, hcid, hu or '0'}\n"
+"end\n"
+"if not turn then return blocked(hc, hcid, 'q', hu or '0') end\n"
+"if o[1] then return blocked(o[1], o[2], 'x', o[5] or '0') end\n"
 "if mode == 'x' then\n"
 "  if reader then\n"
-"    if ARGV[8] == '1' then\n"
+"    if wait then\n"
 "      redis.call('HSET', KEYS[3], me, ARGV[4] .. ' ' .. run .. ' ' .. ARGV[10])\n"
 "    end\n"
-"    return {0, reader[1], reader[2], 's', reader[3]}\n"
+"    return blocked(reader[1], reader[2], 's', reader[3])\n"
 "  end\n"
 "  redis.call('HDEL', KEYS[3], me)\n"
+"  qleave()\n"
 "  local tok = next_token()\n"
 "  redis.call('HSET', KEYS[1], 'chan', me, 'cid', ARGV[4], 'tok', tok,\n"
 "             'run', run, 'u', ARGV[10])\n"
+"  qnotify()\n"
 "  return {1, tok}\n"
 "end\n"
-"if writer then return {0, writer[1], writer[2], 'p', writer[3]} end\n"
+"if writer and not fair then\n"
+"  return blocked(writer[1], writer[2], 'p', writer[3])\n"
+"end\n"
+"qleave()\n"
 "local tok = next_token()\n"
 "redis.call('HSET', KEYS[2], me,\n"
 "           ARGV[4] .. ' ' .. tok .. ' ' .. run .. ' ' .. ARGV[10])\n"
+"qnotify()\n"
 "return {1, tok}\n";
 /* clang-format on */
 
 void pl__rl_queue_script_load(redisContext *c) {
-    const char *argv[3] = {"SCRIPT", "LOAD", RL_SCRIPT};
+    char script[sizeof(RL_SCRIPT) + sizeof(RL_SCRIPT_ACQ)];
+    const char *argv[3] = {"SCRIPT", "LOAD", script};
+    memcpy(script, RL_SCRIPT, sizeof(RL_SCRIPT) - 1);
+    memcpy(script + sizeof(RL_SCRIPT) - 1, RL_SCRIPT_ACQ,
+           sizeof(RL_SCRIPT_ACQ));
     redisAppendCommandArgv(c, 3, argv, NULL);
 }
 
@@ -146,23 +223,25 @@ int pl__rl_read_sha(rl_t *rl, redisContext *c, pl_error_t *err) {
  * restarted server or SCRIPT FLUSH).  Caller holds rl->mu. */
 static int rl_eval_once(rl_t *rl, const char **args, redisReply **out,
                         pl_error_t *err) {
-    const char *argv[17];
+    const char *argv[3 + RL_NKEYS + 11];
     int i, rc, attempt;
 
     argv[0] = "EVALSHA";
-    argv[2] = "4";
-    for (i = 0; i < 4; i++)
+    argv[2] = RL_NKEYS_STR;
+    for (i = 0; i < RL_NKEYS; i++)
         argv[3 + i] = rl->keys[i];
     for (i = 0; i < 8; i++)
-        argv[7 + i] = args[i];
-    argv[16] = rl->lease_ms;
+        argv[3 + RL_NKEYS + i] = args[i];
+    argv[3 + RL_NKEYS + 9] = rl->lease_ms;
+    argv[3 + RL_NKEYS + 10] = rl->fair ? "1" : "0";
     for (attempt = 0; attempt < 2; attempt++) {
         if ((rc = pl__rl_cmd_ensure(rl, err)) != PL_OK)
             return rc;
         /* the run id of the very connection that runs the script */
         argv[1] = rl->sha;
-        argv[15] = rl->run;
-        if ((rc = pl__rl_cmd_argv(rl, 17, argv, out, err)) != PL_OK)
+        argv[3 + RL_NKEYS + 8] = rl->run;
+        if ((rc = pl__rl_cmd_argv(rl, 3 + RL_NKEYS + 11, argv, out, err)) !=
+            PL_OK)
             return rc;
         if ((*out)->type != REDIS_REPLY_ERROR ||
             strncmp((*out)->str, "NOSCRIPT", 8) != 0)
@@ -221,19 +300,33 @@ const char *pl__rl_mode(const rl_t *rl) {
     return rl->shared ? "s" : "x";
 }
 
-/* Records who blocks us, its recorded unavailable_timeout, and on which
- * command connection we learnt it (gen): a CLIENT KILL or a proof is only
- * ever made on that same connection, so never across a server restart. */
+static int rl_reply_str(const redisReply *r) {
+    return PL__REPLY_IS(r, REDIS_REPLY_STRING);
+}
+
+/* Records who blocks us and whom we watch: the queue's head watches the
+ * blocker, every other waiter the head (kind 'q').  Also its recorded
+ * unavailable_timeout, and on which command connection we learnt it (gen):
+ * a CLIENT KILL or a proof is only ever made on that same connection, so
+ * never across a server restart. */
 static int rl_note_blocker(rl_wait_t *w, const redisReply *r, unsigned long gen,
                            pl_error_t *err) {
-    const redisReply *ch = r->element[1], *cid = r->element[2],
-                     *kind = r->element[3], *lease = r->element[4];
-    if (!PL__REPLY_IS(ch, REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(cid, REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(kind, REDIS_REPLY_STRING) ||
-        !PL__REPLY_IS(lease, REDIS_REPLY_STRING))
+    const redisReply *const *e = (const redisReply *const *)r->element;
+    const redisReply *ch, *cid, *lease;
+    int head = PL__REPLY_IS(e[5], REDIS_REPLY_INTEGER) && e[5]->integer == 1;
+    int i;
+
+    for (i = 1; i < 9; i++)
+        if (i != 5 && !rl_reply_str(e[i]))
+            return pl__error_set(err, PL_EPROTO, 0,
+                                 "redis lock script: bad blocker reply");
+    ch = head ? e[1] : e[6];
+    cid = head ? e[2] : e[7];
+    lease = head ? e[4] : e[8];
+    if (pl__rl_copy(w->mcid, sizeof(w->mcid), e[2]->str, e[2]->len) != 0)
         return pl__error_set(err, PL_EPROTO, 0,
-                             "redis lock script: bad blocker reply");
+                             "redis lock script: blocker name too long");
+    w->mkind = e[3]->str[0];
     if (strcmp(ch->str, w->bchan) != 0 || strcmp(cid->str, w->bcid) != 0) {
         if (pl__rl_copy(w->bchan, sizeof(w->bchan), ch->str, ch->len) != 0 ||
             pl__rl_copy(w->bcid, sizeof(w->bcid), cid->str, cid->len) != 0)
@@ -243,7 +336,8 @@ static int rl_note_blocker(rl_wait_t *w, const redisReply *r, unsigned long gen,
     }
     w->blease = strtod(lease->str, NULL) / 1000.0;
     w->bgen = gen;
-    w->bkind = kind->str[0];
+    w->bkind = head ? e[3]->str[0] : 'q';
+    w->head = head;
     return PL_OK;
 }
 
@@ -271,7 +365,7 @@ int pl__rl_try(rl_t *rl, rl_wait_t *w, int may_wait, int *granted,
              pl__rl_copy(rl->tok, sizeof(rl->tok), r->element[1]->str,
                          r->element[1]->len) == 0)
         *granted = 1;
-    else if (status == 0 && r->elements == 5)
+    else if (status == 0 && r->elements == 9)
         rc = rl_note_blocker(w, r, rl->cmd_gen, err);
     else if (status == -1)
         rc = pl__error_set(err, PL_ECONN, 0,
@@ -280,8 +374,11 @@ int pl__rl_try(rl_t *rl, rl_wait_t *w, int may_wait, int *granted,
                            rl->lock->path);
     else
         rc = pl__error_set(err, PL_EPROTO, 0, "redis lock script: bad reply");
-    if (rc == PL_OK && !*granted && w->bkind == 's' && may_wait)
-        w->maybe_pending = 1;
+    if (rc == PL_OK && !*granted && may_wait) {
+        w->queued = 1;
+        if (w->mkind == 's')
+            w->maybe_pending = 1;
+    }
     freeReplyObject(r);
     return rc;
 }

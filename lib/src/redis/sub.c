@@ -122,16 +122,32 @@ int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err) {
 }
 
 /* One reply on the sub connection: a heartbeat answer or a message.
- * Messages need no handling: one on the event channel was the wake-up,
- * and anything published on our own channel is ignored (no one can make
- * us do work or look dead by publishing). */
+ * Anything published on our own channel is ignored (no one can make us do
+ * work or look dead by publishing there).  A message on the event channel
+ * wakes the queue's head, shared waiters (several readers may get in at
+ * once) and pending writers (readers leaving) for every event, except
+ * "head <channel>" naming another waiter;
+ * an exclusive waiter behind the head wakes only for "head <its
+ * channel>": one release can admit one writer, and the head takes it.  A
+ * holder ignores them all. */
 static void rl_on_reply(rl_t *rl, const redisReply *r) {
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING) &&
-        strcmp(r->element[0]->str, "pong") == 0 && rl->hb_sent != 0) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        !PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING))
+        return;
+    if (r->elements == 2 && strcmp(r->element[0]->str, "pong") == 0 &&
+        rl->hb_sent != 0) {
         if (rl->hb_sent > rl->hb_ok)
             rl->hb_ok = rl->hb_sent;
         rl->hb_sent = 0;
+    } else if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0 &&
+               PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) &&
+               PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) &&
+               strcmp(r->element[1]->str, rl->ev_chan) == 0) {
+        const char *m = r->element[2]->str;
+        if (strncmp(m, "head ", 5) == 0)
+            rl->woken |= strcmp(m + 5, rl->my_chan) == 0;
+        else
+            rl->woken |= rl->wake_all;
     }
 }
 

@@ -201,8 +201,11 @@ int pl__os_unlock(pl_fd_t fd, pl_backend_t backend, pl_error_t *err) {
     if ((rc = check_fd(fd, err)) != PL_OK)
         return rc;
     /* Unlocking a range that is not locked is not an error, as with
-     * flock(LOCK_UN) and F_UNLCK. */
-    if ((e = unlock_once((HANDLE)fd)) != 0 && e != ERROR_NOT_LOCKED)
+     * flock(LOCK_UN) and F_UNLCK.  Windows says ERROR_NOT_LOCKED; Wine says
+     * ERROR_LOCK_VIOLATION when another handle holds the range (this one
+     * then holds nothing to unlock either). */
+    if ((e = unlock_once((HANDLE)fd)) != 0 && e != ERROR_NOT_LOCKED &&
+        e != ERROR_LOCK_VIOLATION)
         return pl__error_set(err, pl__code_from_os((int)e), (int)e,
                              "unlock: UnlockFileEx(%p)", (void *)fd);
     return PL_OK;

@@ -31,7 +31,8 @@
  * ours exists (the Redis lock's watcher), so between fork and exec it only
  * makes async-signal-safe calls.
  */
-#include "cli.h"
+#include "../cli.h"
+#include "cli_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +77,7 @@ void cli_fds_snapshot(void) {
 }
 
 /* Marks close-on-exec the descriptors opened since cli_fds_snapshot(). */
-static void cli_fds_cloexec_new(void) {
+void cli_fds_cloexec_new(void) {
     int fd, fl;
     if (!cli_fds_taken)
         return;
@@ -119,11 +120,11 @@ static void cli_write_err(const char *a, const char *b, const char *c) {
     }
 }
 
-static void cli_keep(int keep_fd) {
+static void cli_keep(pl_fd_t keep_fd) {
     if (keep_fd >= 0) {
-        int fl = fcntl(keep_fd, F_GETFD);
+        int fl = fcntl((int)keep_fd, F_GETFD);
         if (fl >= 0)
-            fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
+            fcntl((int)keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
     }
 }
 
@@ -137,18 +138,18 @@ static int cli_execvp(char *const *argv) {
     return e == ENOMEM ? CLI_EX_OSERR : CLI_EX_UNAVAILABLE;
 }
 
-int cli_exec(char *const *argv, int keep_fd) {
+int cli_exec(char *const *argv, pl_fd_t keep_fd) {
     cli_fds_cloexec_new();
     cli_keep(keep_fd);
     fflush(NULL);
     return cli_execvp(argv);
 }
 
-static void cli_child_exec(char *const *argv, int keep_fd, int close_fd,
+static void cli_child_exec(char *const *argv, pl_fd_t keep_fd, pl_fd_t close_fd,
                            int own_group, const sigset_t *mask) {
     cli_keep(keep_fd);
     if (close_fd >= 0)
-        close(close_fd);
+        close((int)close_fd);
     if (own_group)
         setpgid(0, 0);
     /* The handlers are installed only in the parent, after the fork: the
@@ -166,7 +167,7 @@ static int cli_has_ctty(void) {
     return 1;
 }
 
-int cli_run(char *const *argv, int keep_fd, int close_fd, int forward) {
+int cli_run(char *const *argv, pl_fd_t keep_fd, pl_fd_t close_fd, int forward) {
     struct sigaction sa, old_sa[CLI_NFORWARDED];
     sigset_t block, old_mask;
     pid_t pid;

@@ -9,7 +9,7 @@
  * blocked F_*SETLKW returns EINTR at the deadline; the CLI owns its process
  * and its signals, the library never does this.  POSIX only.
  */
-#include "cli.h"
+#include "../cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +37,9 @@ static void cli_range_alarm(int sig) {
     cli_range_expired = 1;
 }
 
-int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
-                   long long length, double timeout, int *os_error) {
+int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
+                   long long start, long long length, double timeout,
+                   int *os_error) {
     struct sigaction sa, old_sa;
     struct itimerval it, old_it;
     struct flock fl;
@@ -78,7 +79,7 @@ int cli_lock_range(int fd, cli_op_t op, pl_backend_t backend, long long start,
             armed = 1;
         }
     }
-    while (fcntl(fd, cmd, &fl) != 0) {
+    while (fcntl((int)fd, cmd, &fl) != 0) {
         int e = errno;
         if (e == EINTR && !cli_range_expired)
             continue;
