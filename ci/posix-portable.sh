@@ -19,7 +19,7 @@
 #                                      checks (default build-ports/posix-generic);
 #                                      ci/ports.sh then runs it like a target
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
 force=$root/ci/portable/no-linux.h
 
