@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
     c.procs = 2;
     c.slots = 2;
     c.seconds = 2;
-    for (i = 1; i < argc; i++) {
+    for (i = 1; i < argc; i += 2) { /* --option value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
@@ -247,7 +247,6 @@ int main(int argc, char **argv) {
             usage();
             return 2;
         }
-        i++;
     }
     if (c.target == NULL || c.procs < 1 || c.procs > MAXP || c.slots < 1 ||
         c.seconds <= 0 || pl_backend_from_name(bname, &c.backend) != PL_OK) {

@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
     size_t early = 0, not_blocked = 0;
     int i, rc = 0;
 
-    for (i = 1; i < argc; i++) {
+    for (i = 1; i < argc; i += 2) { /* --option value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
             goto usage;
@@ -158,7 +158,6 @@ int main(int argc, char **argv) {
             cli_handoffs = atol(v);
         else
             goto usage;
-        i++;
     }
     if (cycles < BLOCKS || handoffs < BLOCKS ||
         pl_backend_from_name(bname, &b) != PL_OK)

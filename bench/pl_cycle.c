@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
     int64_t start;
     char *tok, *save = NULL;
 
-    for (i = 1; i < argc; i++) {
+    for (i = 1; i < argc; i += 2) { /* --option value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
@@ -255,7 +255,6 @@ int main(int argc, char **argv) {
             usage();
             return 2;
         }
-        i++;
     }
     if (target == NULL || n <= 0 ||
         pl_backend_from_name(bname, &backend) != PL_OK ||

@@ -8,6 +8,7 @@
 # the generic files as they are.  See PORTING.md.
 #
 #   ci/layout-check.sh            check; exit 1 with file:line on a breach
+# (run by ci/test.sh after the format check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -19,7 +19,7 @@
 #                                      checks (default build-ports/posix-generic);
 #                                      ci/ports.sh then runs it like a target
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
 force=$root/ci/portable/no-linux.h
 
@@ -33,13 +33,14 @@ if [ "${1:-}" = --syntax ]; then
         case $f in
         *_linux.c) continue ;;                       # Linux's platform files
         lib/src/posix/fstype_bsd.c) continue ;;      # f_fstypename: not in glibc
+        lib/src/posix/redis_os.c) continue ;;        # needs hiredis: below
         esac
         files+=("$f")
     done
     redis_flags=()
     if pkg-config --exists hiredis 2>/dev/null; then
         files+=(lib/src/redis/redis_lock.c lib/src/redis/script.c
-            lib/src/redis/conn.c lib/src/redis/sub.c)
+            lib/src/redis/conn.c lib/src/redis/sub.c lib/src/posix/redis_os.c)
         # shellcheck disable=SC2207
         redis_flags=($(pkg-config --cflags hiredis))
     fi

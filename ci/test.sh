@@ -30,6 +30,9 @@ bash ci/deps.sh
 step "format check"
 bash ci/format-check.sh
 
+step "layout: generic files include only ISO C and test no platform (ci/layout-check.sh)"
+bash ci/layout-check.sh
+
 step "macOS/BSD code paths: no Linux-only call outside *_linux.c (ci/posix-portable.sh)"
 bash ci/posix-portable.sh --syntax
 

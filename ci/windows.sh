@@ -13,6 +13,12 @@
 #                                   conformance suite (ci/test.sh passes
 #                                   build-ci); default: build-win-native
 #   PL_WIN_CONFORMANCE=0            skip the conformance step
+#   PL_WIN_CMAKE_ARGS="..."         extra configure arguments for the cross
+#                                   build, e.g. a hiredis built for mingw:
+#                                   -Dhiredis_DIR=<prefix>/share/hiredis
+#                                   (PORTING.md, "Windows: the Redis lock")
+#   PL_WIN_REDIS=0                  skip the Redis step
+#   PL_TEST_REDIS_PORT=N            its redis-server port (default 56379)
 #   ci/windows.sh --report          the full form: also the handoff ratio
 #                                   with 200 trials, and the Windows section
 #                                   of conformance/RESULTS.md and
@@ -23,6 +29,12 @@
 # (PORTALOCK_CONTENDER="wine .../pl_contender.exe", backend lockfileex; the
 # "windows (wine)" column), then the mixed runs: the Windows contender and
 # the native one on one file, per Linux backend (semantics/mixed_backends).
+#
+# The Redis step, when the cross build found hiredis: the native suite
+# (conformance/redis, scenarios redis/*) drives the Windows Redis contender
+# (wine .../pl_redis_contender.exe) against a Linux redis-server on
+# 127.0.0.1.  Debian has no hiredis for mingw, so here it says the Redis
+# lock was not built (pl_redis_lock_open returns PL_ENOTSUP) and goes on.
 #
 # Called by ci/test.sh.  Needs root for apt (like ci/deps.sh).
 set -euo pipefail
@@ -67,24 +79,33 @@ trap 'wineserver -k >/dev/null 2>&1 || true' EXIT
 wine cmd /c exit </dev/null >/dev/null 2>&1
 
 step "cross-build (x86_64-w64-mingw32, -Werror)"
-cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
+# shellcheck disable=SC2086
+configured=$(cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON -DPL_BUILD_STRESS=OFF \
-    -DPL_BUILD_BENCH=OFF -DPL_BUILD_CONFORMANCE=OFF >/dev/null
+    -DPL_BUILD_BENCH=OFF -DPL_BUILD_CONFORMANCE=OFF ${PL_WIN_CMAKE_ARGS:-} 2>&1)
+# Whether the Redis lock is built (hiredis found) or not, said plainly.
+printf '%s\n' "$configured" | grep -E 'Redis lock|hiredis' || true
 cmake --build "$build" -j"$jobs"
 
 step "ctest under Wine (label windows)"
 # shellcheck disable=SC2086
 (cd "$build" && ctest --output-on-failure --timeout 600 -L windows ${PL_CTEST_ARGS:-})
 
-if [ "${PL_WIN_CONFORMANCE:-1}" != 0 ]; then
-    step "conformance: the native suite drives the Windows contender (wine)"
-    native=${PL_WIN_NATIVE:-$root/build-win-native}
-    if [ -z "${PL_WIN_NATIVE:-}" ]; then
+native=${PL_WIN_NATIVE:-$root/build-win-native}
+native_ready=0
+native_configure() {
+    if [ -z "${PL_WIN_NATIVE:-}" ] && [ $native_ready = 0 ]; then
         bash ci/deps.sh ci/packages.txt
         cmake -S . -B "$native" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DPL_WERROR=ON -DPL_BUILD_BENCH=OFF -DPL_BUILD_STRESS=OFF \
             -DPL_BUILD_UNIT_TESTS=OFF >/dev/null
     fi
+    native_ready=1
+}
+
+if [ "${PL_WIN_CONFORMANCE:-1}" != 0 ]; then
+    step "conformance: the native suite drives the Windows contender (wine)"
+    native_configure
     cmake --build "$native" -j"$jobs" --target pl_conformance pl_contender portalock_cli
     out=$root/$build/conformance
     mkdir -p "$out"
@@ -113,6 +134,40 @@ if [ "${PL_WIN_CONFORMANCE:-1}" != 0 ]; then
     if [ $rc -ne 0 ]; then
         grep -hE 'violation|Assertion|FAIL' "$out"/*.log | head -40
         echo "ci/windows.sh: conformance under Wine failed (logs in $out)" >&2
+        exit 1
+    fi
+fi
+
+redis_exe=$root/$build/conformance/contender/pl_redis_contender.exe
+if [ "${PL_WIN_REDIS:-1}" = 0 ]; then
+    :
+elif [ ! -f "$redis_exe" ]; then
+    step "Redis: not built for Windows (no hiredis for mingw): skipped"
+    echo "The cross build found no hiredis (Debian packages none for mingw), so"
+    echo "its pl_redis_lock_open returns PL_ENOTSUP (built without hiredis)."
+    echo "With one: PL_WIN_CMAKE_ARGS=-Dhiredis_DIR=... (PORTING.md)."
+else
+    step "Redis: the native suite drives the Windows Redis contender (wine)"
+    native_configure
+    cmake --build "$native" -j"$jobs" --target pl_redis_conformance
+    rport=${PL_TEST_REDIS_PORT:-56379}
+    rdir=$root/$build/redis
+    rm -rf "$rdir"
+    mkdir -p "$rdir/tmp"
+    sh ci/redis-fixture.sh start "$rport" "$rdir/server"
+    rc=0
+    # redis/*: the contender cases (redis_lib/* test the native library).
+    PORTALOCK_CONTENDER="$(command -v wine) $redis_exe --redis redis://127.0.0.1:$rport" \
+        PL_TEST_REDIS_PORT=$rport PL_TEST_REDIS_SOCKET=$rdir/server/redis.sock \
+        PL_CONFORMANCE_DIR=$rdir/tmp PL_CONFORMANCE_BACKEND=redis \
+        PL_CONFORMANCE_FS=redis \
+        timeout 600 "$native/conformance/redis/pl_redis_conformance" \
+        --filter 'redis/*' >"$rdir/wine-redis.log" 2>&1 || rc=1
+    sh ci/redis-fixture.sh stop "$rport" "$rdir/server"
+    grep -E '^\[redis\]|Synthesis' "$rdir/wine-redis.log" || true
+    if [ $rc -ne 0 ]; then
+        grep -hE 'Assertion|FAIL|violation' "$rdir/wine-redis.log" | head -40
+        echo "ci/windows.sh: Redis under Wine failed (log in $rdir)" >&2
         exit 1
     fi
 fi

@@ -9,7 +9,14 @@
  *   - a timeout T ends in [T - 2 ms, T + 250 ms]: the spec asks for about
  *     +100 ms; the extra 150 ms absorbs scheduler stalls under load (a
  *     polling loop that sleeps past the deadline by a whole 250 ms
- *     check_interval still fails);
+ *     check_interval still fails).  PL_CONFORMANCE_TIMEOUT_SLACK=S raises
+ *     the 250 ms to S seconds for a contender under an emulator: ci/ports.sh
+ *     sets 1.0 under qemu-user, where a timed-out wait of our library
+ *     overran by 0.15-0.3 s (strace: glibc's pthread_cancel dlopens
+ *     libgcc_s on its first use, and qemu translates the loader and the
+ *     unwinder, about 0.25 s on a loaded 2-core machine; natively about
+ *     1 ms).  The lower bound never moves: ending early is the bug it
+ *     catches (the i686 time64 futex);
  *   - hand-off: the median of 5 trials must be below 50 ms with
  *     check_interval = 0.5 s.  A kernel wait wakes within a millisecond or
  *     so; a polling loop needs on average half an interval and here,
@@ -39,6 +46,13 @@
 #define TIMEOUT_T        0.5
 #define TIMEOUT_SLACK    0.250
 #define DEATH_BOUND      1.0
+
+/* The time a timeout may overrun its deadline (see above). */
+static double timeout_slack(void) {
+    const char *v = getenv("PL_CONFORMANCE_TIMEOUT_SLACK");
+    double s = v != NULL ? strtod(v, NULL) : 0;
+    return s > TIMEOUT_SLACK ? s : TIMEOUT_SLACK;
+}
 
 /* Holder a acquires path exclusively; returns after success. */
 static void hold(plt_proc_t *a, const char *path) {
@@ -118,9 +132,10 @@ PLT_TEST(timing, timeout_expires) {
     plt_check(plt_is(&r, "timeout") || plt_is(&r, "already-locked"),
               "timeout=%.1f on a held lock: %s (want timeout)", TIMEOUT_T,
               r.line);
-    plt_check(el >= TIMEOUT_T - 0.002 && el <= TIMEOUT_T + TIMEOUT_SLACK,
+    plt_observe("slack_s", "%.3f", timeout_slack());
+    plt_check(el >= TIMEOUT_T - 0.002 && el <= TIMEOUT_T + timeout_slack(),
               "timeout=%.1f gave up after %.3f s (want [%.3f, %.3f])",
-              TIMEOUT_T, el, TIMEOUT_T - 0.002, TIMEOUT_T + TIMEOUT_SLACK);
+              TIMEOUT_T, el, TIMEOUT_T - 0.002, TIMEOUT_T + timeout_slack());
     plt_reply_free(&r);
     /* Still held by a. */
     sc_acquire(b, &r, "l", "timeout=0");

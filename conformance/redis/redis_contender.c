@@ -14,19 +14,22 @@
  *                  acquire+release latency (see DESIGN.md, measurements)
  *
  * Usage: pl_redis_contender --redis URL
+ *
+ * It builds wherever the library has the Redis lock (POSIX, and Windows
+ * with hiredis: the Linux suite drives pl_redis_contender.exe under Wine,
+ * PORTING.md); what differs per OS is behind ../contender/os.h and named
+ * in hello (clock=, crash=, platform=).
  */
+#include "os.h"
 #include "portalock.h"
 #include "proto.h"
 
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_OBJECTS 8
 
@@ -245,16 +248,29 @@ static void close_all(void) {
         }
 }
 
+/* hello's optional fields where the OS differs from the protocol's
+ * defaults (PROTOCOL.md §4); wait= is about file locks and not said. */
+static void hello(void) {
+    const char *clock = plc_os_clock_name();
+    const char *crash = plc_os_crash_style();
+    const char *platform = plc_os_platform();
+    plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
+              "kinds=lock backends=redis "
+              "features=shared,cycle,crash,token,check,lost,bench%s%s%s%s%s%s",
+              PLP_PROTOCOL, pl_version(), plc_os_pid(),
+              clock != NULL ? " clock=" : "", clock != NULL ? clock : "",
+              crash != NULL ? " crash=" : "", crash != NULL ? crash : "",
+              platform != NULL ? " platform=" : "",
+              platform != NULL ? platform : "");
+}
+
 static int dispatch(char *line) {
     plp_args_t a;
     plp_split_args(line, &a);
     if (a.n == 0)
         plp_reply_error(PL_EINVAL, "empty command");
     else if (strcmp(a.key[0], "hello") == 0)
-        plp_reply("hello protocol=%s impl=portalock version=%s pid=%ld "
-                  "kinds=lock backends=redis "
-                  "features=shared,cycle,crash,token,check,lost,bench",
-                  PLP_PROTOCOL, pl_version(), (long)getpid());
+        hello();
     else if (strcmp(a.key[0], "open") == 0)
         cmd_open(&a);
     else if (strcmp(a.key[0], "acquire") == 0)
@@ -269,7 +285,7 @@ static int dispatch(char *line) {
         cmd_bench(&a);
     else if (strcmp(a.key[0], "crash") == 0) {
         fflush(stdout);
-        kill(getpid(), SIGKILL);
+        plc_os_crash(); /* SIGKILL; TerminateProcess on Windows */
     } else if (strcmp(a.key[0], "quit") == 0) {
         close_all();
         plp_reply("bye t=%lld", (long long)plp_now_ns());

@@ -1138,9 +1138,12 @@ static void dead_head_case(int fair) {
         freeReplyObject(redisCommand(foreign, "SUBSCRIBE %s", r->str));
         freeReplyObject(r);
     }
+    /* the head and the holder die together, after the waiters' first
+     * check (check_interval): nobody polls until a waiter behind the head
+     * re-checks (1 s) */
+    nap(0.5);
     reap(w[0]);
     w[0] = 0;
-    nap(0.2);
     t0 = now_s();
     reap(holder);
     yes = read_verdicts(fds[0], 7, 20, &first);

@@ -112,7 +112,7 @@ static wchar_t *command_line(char *const *argv) {
     wbuf_t b = {NULL, 0, 0, 0};
     size_t i;
 
-    if (argv[1] == cli_win_shell_flag && argv[2] != NULL) {
+    if ((const char *)argv[1] == cli_win_shell_flag && argv[2] != NULL) {
         wchar_t *sh = cli_win_widen(argv[0]), *cmd = cli_win_widen(argv[2]);
         if (sh == NULL || cmd == NULL) {
             free(sh);

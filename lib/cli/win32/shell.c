@@ -16,8 +16,8 @@ void cli_shell_argv(char *argv[4], const char *command) {
     wchar_t w[MAX_PATH];
     DWORD n = GetEnvironmentVariableW(L"ComSpec", w, MAX_PATH);
     if (n == 0 || n >= MAX_PATH ||
-        WideCharToMultiByte(CP_UTF8, 0, w, -1, comspec, sizeof(comspec), NULL,
-                            NULL) <= 0)
+        WideCharToMultiByte(CP_UTF8, 0, w, -1, comspec, (int)sizeof(comspec),
+                            NULL, NULL) <= 0)
         strcpy(comspec, "cmd.exe");
     argv[0] = comspec;
     argv[1] = (char *)cli_win_shell_flag;

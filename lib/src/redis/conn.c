@@ -4,12 +4,8 @@
  */
 #include "redis_lock.h"
 
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 /* ---- small helpers -------------------------------------------------------
  */
@@ -18,8 +14,8 @@ static struct timeval rl_tv(double s) {
     struct timeval tv;
     if (s < 0.001)
         s = 0.001;
-    tv.tv_sec = (time_t)s;
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    tv.tv_sec = (long)s; /* time_t on POSIX, long on Windows */
+    tv.tv_usec = (long)((s - (double)tv.tv_sec) * 1e6);
     return tv;
 }
 
@@ -108,10 +104,13 @@ int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err) {
     struct timeval tv = rl_tv(rl->connect_timeout);
     char where[300];
     redisContext *c;
+    int rc;
 
     *out = NULL;
     *auth = 0;
     rl_where(rl, where, sizeof(where));
+    if ((rc = pl__rl_os_init(err)) != PL_OK)
+        return rc;
     if (rl->unix_socket != NULL)
         c = redisConnectUnixWithTimeout(rl->unix_socket, tv);
     else
@@ -121,14 +120,14 @@ int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err) {
                              where);
     if (c->err != 0 ||
         redisSetTimeout(c, rl_tv(rl->command_timeout)) != REDIS_OK) {
-        int rc = pl__error_set(err, PL_ECONN, 0, "redis %s: connect: %s", where,
-                               c->errstr);
+        rc = pl__error_set(err, PL_ECONN, 0, "redis %s: connect: %s", where,
+                           c->errstr);
         redisFree(c);
         return rc;
     }
-    /* hiredis opens sockets without SOCK_CLOEXEC: a command the caller
-     * spawns while holding must not inherit (and keep alive) the lock. */
-    (void)fcntl(PL__REDIS_FD(c), F_SETFD, FD_CLOEXEC);
+    /* hiredis opens sockets inheritable: a command the caller spawns
+     * while holding must not inherit (and keep alive) the lock. */
+    pl__rl_sock_noinherit(c);
     if (rl->unix_socket == NULL)
         (void)redisEnableKeepAlive(c); /* half-open TCP is found eventually */
     if (rl->password != NULL) {
@@ -248,9 +247,9 @@ int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
 int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
                       pl_error_t *err) {
     int rc;
-    pthread_mutex_lock(&rl->mu);
+    pl__rl_mutex_lock(&rl->mu);
     rc = pl__rl_cmd_argv(rl, argc, argv, out, err);
-    pthread_mutex_unlock(&rl->mu);
+    pl__rl_mutex_unlock(&rl->mu);
     return rc;
 }
 
@@ -258,78 +257,27 @@ int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
  *
  * A child forked while a lock object has connections inherits their
  * sockets; kept open they keep a dead parent's subscription (and so its
- * lock) alive.  pthread_atfork closes the child's copies at once, without
- * writing anything on them (a write could release the parent's lock,
- * portalocker #140), and marks the contexts so redisFree does not close
- * the numbers again.  The object itself is tidied on its next use
- * (conn_pid differs) or by pl_lock_close.
+ * lock) alive.  The platform closes the child's copies at fork time
+ * (posix/redis_os.c: pthread_atfork, pl__rl_register), without writing
+ * anything on them (a write could release the parent's lock, portalocker
+ * #140), and marks the contexts so redisFree does not close the numbers
+ * again.  The object itself is tidied on its next use (conn_pid differs)
+ * or by pl_lock_close.
  */
-static pthread_mutex_t rl_reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static rl_t *rl_reg_head;
-static pthread_once_t rl_reg_once = PTHREAD_ONCE_INIT;
-
-static void rl_close_inherited(redisContext *c) {
-    if (c != NULL && PL__REDIS_FD(c) >= 0) {
-        (void)close(PL__REDIS_FD(c));
-        PL__REDIS_FORGET_FD(c);
-    }
-}
-
-static void rl_fork_prepare(void) {
-    pthread_mutex_lock(&rl_reg_mu);
-}
-
-static void rl_fork_parent(void) {
-    pthread_mutex_unlock(&rl_reg_mu);
-}
-
-static void rl_fork_child(void) {
-    rl_t *rl;
-    for (rl = rl_reg_head; rl != NULL; rl = rl->reg_next) {
-        rl_close_inherited(rl->cmd);
-        rl_close_inherited(rl->sub);
-    }
-    pthread_mutex_unlock(&rl_reg_mu);
-}
-
-static void rl_reg_init(void) {
-    (void)pthread_atfork(rl_fork_prepare, rl_fork_parent, rl_fork_child);
-}
-
-void pl__rl_register(rl_t *rl) {
-    (void)pthread_once(&rl_reg_once, rl_reg_init);
-    pthread_mutex_lock(&rl_reg_mu);
-    rl->reg_prev = NULL;
-    rl->reg_next = rl_reg_head;
-    if (rl_reg_head != NULL)
-        rl_reg_head->reg_prev = rl;
-    rl_reg_head = rl;
-    pthread_mutex_unlock(&rl_reg_mu);
-}
-
-void pl__rl_unregister(rl_t *rl) {
-    pthread_mutex_lock(&rl_reg_mu);
-    if (rl->reg_prev != NULL)
-        rl->reg_prev->reg_next = rl->reg_next;
-    else if (rl_reg_head == rl)
-        rl_reg_head = rl->reg_next;
-    if (rl->reg_next != NULL)
-        rl->reg_next->reg_prev = rl->reg_prev;
-    rl->reg_next = rl->reg_prev = NULL;
-    pthread_mutex_unlock(&rl_reg_mu);
-}
 
 /* In a forked child: drop the inherited connections without writing (the
  * atfork handler already closed their sockets). */
 void pl__rl_drop_inherited(rl_t *rl) {
-    rl_close_inherited(rl->cmd);
-    rl_close_inherited(rl->sub);
+    if (rl->cmd != NULL)
+        pl__rl_sock_drop(rl->cmd);
+    if (rl->sub != NULL)
+        pl__rl_sock_drop(rl->sub);
     pl__rl_sub_close(rl);
     if (rl->cmd != NULL) {
         redisFree(rl->cmd);
         rl->cmd = NULL;
     }
     rl->watcher_started = 0; /* the thread exists only in the parent */
-    pthread_mutex_init(&rl->mu, NULL);
+    pl__rl_mutex_reset(&rl->mu);
     rl->conn_pid = pl__os_getpid();
 }

@@ -10,6 +10,14 @@
 #ifndef PL_REDIS_HIREDIS_COMPAT_H
 #define PL_REDIS_HIREDIS_COMPAT_H
 
+#if defined(_WIN32)
+/* Winsock before anything includes windows.h: struct timeval (hiredis.h
+ * only declares it under MSVC) and SOCKET (win32/redis_os.c). */
+# ifndef WIN32_LEAN_AND_MEAN
+#  define WIN32_LEAN_AND_MEAN
+# endif
+# include <winsock2.h>
+#endif
 #include <hiredis/hiredis.h>
 
 #if !defined(HIREDIS_MAJOR)
@@ -17,7 +25,8 @@
 #endif
 
 #if HIREDIS_MAJOR >= 1
-/* 1.x: c->fd is a redisFD (int on POSIX); RESP3 adds reply types we never
+/* 1.x: c->fd is a redisFD (int on POSIX, a SOCKET on Windows, which only
+ * win32/redis_os.c touches); RESP3 adds reply types we never
  * ask for (we never send HELLO 3), so they are treated as unexpected. */
 # define PL__REDIS_FD(c) ((int)(c)->fd)
 /* After closing the socket ourselves (fork child): redisFree then skips

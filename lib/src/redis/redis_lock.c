@@ -35,13 +35,13 @@ static int rl_evict(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     redisReply *r = NULL;
     int rc = PL_OK;
 
-    pthread_mutex_lock(&rl->mu);
+    pl__rl_mutex_lock(&rl->mu);
     if (rl->cmd != NULL && rl->cmd->err == 0 && rl->cmd_gen == w->bgen) {
         r = redisCommandArgv(rl->cmd, 4, argv, NULL);
         if (r == NULL)
             rc = pl__rl_io_error(rl->cmd, "CLIENT KILL", err);
     }
-    pthread_mutex_unlock(&rl->mu);
+    pl__rl_mutex_unlock(&rl->mu);
     if (r == NULL)
         return rc;
     if (r->type == REDIS_REPLY_INTEGER ||
@@ -75,7 +75,7 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
 
     if (!rl->client_list_ok || strcmp(w->bcid, "0") == 0)
         return PL_OK;
-    pthread_mutex_lock(&rl->mu);
+    pl__rl_mutex_lock(&rl->mu);
     t0 = pl__os_monotonic();
     if (rl->cmd != NULL && rl->cmd->err == 0 && rl->cmd_gen == w->bgen) {
         r = redisCommandArgv(rl->cmd, 4, argv, NULL);
@@ -83,7 +83,7 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
             rc = pl__rl_io_error(rl->cmd, "CLIENT LIST", err);
     }
     t1 = pl__os_monotonic();
-    pthread_mutex_unlock(&rl->mu);
+    pl__rl_mutex_unlock(&rl->mu);
     if (r == NULL)
         return rc; /* a stale id (new connection): the next try renews it */
     if (t1 - t0 > RL_SLOW_SECONDS)
@@ -215,9 +215,9 @@ static void rl_ungrant(rl_t *rl) {
 /* Opens (or reopens) the command and subscription connections. */
 static int rl_open_conns(rl_t *rl, pl_error_t *err) {
     int rc;
-    pthread_mutex_lock(&rl->mu);
+    pl__rl_mutex_lock(&rl->mu);
     rc = pl__rl_cmd_ensure(rl, err);
-    pthread_mutex_unlock(&rl->mu);
+    pl__rl_mutex_unlock(&rl->mu);
     if (rc == PL_OK)
         rc = pl__rl_sub_open(rl, err);
     return rc;
@@ -379,7 +379,7 @@ static void rl_free(rl_t *rl) {
     pl__rl_sub_close(rl);
     if (rl->cmd != NULL)
         redisFree(rl->cmd);
-    pthread_mutex_destroy(&rl->mu);
+    pl__rl_mutex_destroy(&rl->mu);
     free(rl->host);
     free(rl->unix_socket);
     free(rl->username);
@@ -441,7 +441,7 @@ static int rl_new(rl_t **out, const char *name, const pl_redis_options_t *o) {
     *out = NULL;
     if (rl == NULL)
         return PL_ENOMEM;
-    if (pthread_mutex_init(&rl->mu, NULL) != 0) {
+    if (pl__rl_mutex_init(&rl->mu) != PL_OK) {
         free(rl);
         return PL_ENOMEM;
     }

@@ -20,11 +20,16 @@
  *     carry the server run id; one from an earlier run is dead.
  *   - Release is compare-and-delete by (channel, token) plus PUBLISH on the
  *     event channel: waiters wake by notification and re-run the script.
- *     Death publishes nothing, so waiters also re-run the script every
- *     RL_POLL_SECONDS (5 ms): that is how a SIGKILLed holder is replaced in
- *     milliseconds.  Cost: one EVALSHA per waiter per 5 ms.
+ *   - Waiters queue in arrival order (a list kept by the script; entries
+ *     bound to their connection like grants).  Death publishes nothing, so
+ *     the queue's head re-runs the script every RL_POLL_SECONDS (5 ms):
+ *     that is how a SIGKILLed holder is replaced in milliseconds.  The
+ *     others wait for a message ("head <their channel>", or any event for
+ *     shared waiters and pending writers) or a RL_SAFETY_SECONDS re-check,
+ *     at which they also judge the head: the server's load stays flat as
+ *     waiters grow.  Fair mode grants in queue order.
  *   - Heartbeat: every connection PINGs its sub connection (sub.c).  Every
- *     check_interval a waiter asks CLIENT LIST ID <holder's id>: an empty
+ *     check_interval the head asks CLIENT LIST ID <holder's id>: an empty
  *     answer proves the holder's connection is gone; an idle time of more
  *     than the holder's unavailable_timeout (not counting time the server
  *     was stalled) gets it evicted by CLIENT KILL ID <its exact id> if
@@ -39,9 +44,9 @@
  *     by the same NUMSUB rule.
  *
  * Threads: the user's thread owns the object; the watcher thread exists only
- * while held and touches only the sub connection (which it owns).  Fork: a
- * pthread_atfork handler closes every inherited Redis socket in the child
- * without writing on it.
+ * while held and touches only the sub connection (which it owns).  Fork
+ * (POSIX): a pthread_atfork handler closes every inherited Redis socket in
+ * the child without writing on it.
  *
  * The code is split along its sections, as posix/ is:
  *   redis_lock.h   this overview, the object, what the files share
@@ -49,6 +54,10 @@
  *   conn.c         connecting, AUTH, replies and errors, the command connection
  *   sub.c          the subscription connection and the holder's watcher
  *   redis_lock.c   the lock kind: wait loop, acquire, release, check, open
+ * and what they need from the OS (mutex, thread, socket waits, fork) lives
+ * in one file per platform, declared at the end of this header:
+ *   ../posix/redis_os.c   pthreads, poll(2), FD_CLOEXEC, pthread_atfork
+ *   ../win32/redis_os.c   SRW lock, Win32 thread, WSAPoll, no inheritance
  */
 #ifndef PL_REDIS_LOCK_H
 #define PL_REDIS_LOCK_H
@@ -56,7 +65,6 @@
 #include "hiredis_compat.h"
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -84,6 +92,15 @@
 #define RL_BACKOFF_MIN 0.01
 #define RL_BACKOFF_MAX 1.0
 
+/* A mutex and a thread, the platform's own objects behind a pointer
+ * (redis_os.c), so this header names no OS type. */
+typedef struct pl__rl_mutex {
+    void *impl;
+} pl__rl_mutex_t;
+typedef struct pl__rl_thread {
+    void *impl;
+} pl__rl_thread_t;
+
 typedef struct rl {
     pl_lock_t *lock;
     /* options; strings owned */
@@ -100,7 +117,7 @@ typedef struct rl {
     char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
     char lease_ms[RL_ID_MAX];     /* unavailable_timeout in ms, recorded */
     /* command connection, shared with the watcher under mu */
-    pthread_mutex_t mu;
+    pl__rl_mutex_t mu;
     redisContext *cmd;
     char sha[48];
     char run[48];          /* server run_id seen by cmd ("-" unknown) */
@@ -119,11 +136,11 @@ typedef struct rl {
     int woken, wake_all;
     /* held */
     char tok[RL_ID_MAX];
-    pthread_t watcher;
+    pl__rl_thread_t watcher;
     int watcher_started;
     atomic_int stop;
     atomic_int lost;
-    /* fork registry (conn.c) */
+    /* fork registry (posix/redis_os.c) */
     struct rl *reg_next, *reg_prev;
 } rl_t;
 
@@ -161,8 +178,6 @@ int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
                     pl_error_t *err);
 int pl__rl_cmd_simple(rl_t *rl, int argc, const char **argv, redisReply **out,
                       pl_error_t *err);
-void pl__rl_register(rl_t *rl);
-void pl__rl_unregister(rl_t *rl);
 void pl__rl_drop_inherited(rl_t *rl);
 
 /* ---- script.c ------------------------------------------------------------ */
@@ -182,5 +197,41 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err);
 int pl__rl_watch_start(rl_t *rl, pl_error_t *err);
 void pl__rl_watch_stop(rl_t *rl);
 int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err);
+
+/* ---- platform: posix/redis_os.c, win32/redis_os.c -----------------------
+ * Everything above is generic; these are the OS calls it makes. */
+
+/* Once per process before the first connection (Windows: WSAStartup). */
+int pl__rl_os_init(pl_error_t *err);
+/* PL_OK or PL_ENOMEM. */
+int pl__rl_mutex_init(pl__rl_mutex_t *m);
+void pl__rl_mutex_destroy(pl__rl_mutex_t *m);
+void pl__rl_mutex_lock(pl__rl_mutex_t *m);
+void pl__rl_mutex_unlock(pl__rl_mutex_t *m);
+/* In a forked child: the mutex as new (a thread of the parent that does not
+ * exist here may have held it). */
+void pl__rl_mutex_reset(pl__rl_mutex_t *m);
+/* Runs fn(arg) in a new thread; PL_EOS with the reason if it cannot. */
+int pl__rl_thread_start(pl__rl_thread_t *t, void *(*fn)(void *), void *arg,
+                        pl_error_t *err);
+void pl__rl_thread_join(pl__rl_thread_t *t);
+/* A new connection's socket is not inherited by child processes (hiredis
+ * opens it inheritable): a command the caller spawns while holding must
+ * not keep the lock alive. */
+void pl__rl_sock_noinherit(redisContext *c);
+/* Waits up to timeout seconds (< 0: no limit) until c's socket is readable
+ * (data, EOF or an error to read): 1 readable, 0 not (timeout or signal),
+ * PL_EOS with err filled if the wait itself failed. */
+int pl__rl_sock_wait(redisContext *c, double timeout, pl_error_t *err);
+/* Shuts c's socket down both ways, so a thread in pl__rl_sock_wait on it
+ * returns (readable: EOF); the socket stays open until redisFree. */
+void pl__rl_sock_wake(redisContext *c);
+/* Closes c's socket without writing on it and makes redisFree skip it (a
+ * forked child's copy of the parent's connection). */
+void pl__rl_sock_drop(redisContext *c);
+/* Fork registry: objects whose sockets a forked child closes at once
+ * (POSIX pthread_atfork; nothing to do where there is no fork). */
+void pl__rl_register(rl_t *rl);
+void pl__rl_unregister(rl_t *rl);
 
 #endif /* PL_REDIS_LOCK_H */

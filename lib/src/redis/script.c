@@ -271,11 +271,11 @@ static int rl_eval_once(rl_t *rl, const char **args, redisReply **out,
 int pl__rl_eval(rl_t *rl, const char **args, redisReply **out,
                 pl_error_t *err) {
     int rc;
-    pthread_mutex_lock(&rl->mu);
+    pl__rl_mutex_lock(&rl->mu);
     rc = rl_eval_once(rl, args, out, err);
     if (rc == PL_ECONN && rl->cmd != NULL && rl->cmd->err != 0)
         rc = rl_eval_once(rl, args, out, err);
-    pthread_mutex_unlock(&rl->mu);
+    pl__rl_mutex_unlock(&rl->mu);
     return rc;
 }
 

@@ -4,11 +4,8 @@
  */
 #include "redis_lock.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* ---- the subscription connection ----------------------------------------
  */
@@ -170,20 +167,13 @@ static int rl_sub_drain(rl_t *rl, pl_error_t *err) {
  * then handles what arrived.  PL_ECONN once the connection has ended.
  */
 int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
-    struct pollfd p;
-    int rc, ms;
+    int rc;
 
     if ((rc = rl_sub_drain(rl, err)) != PL_OK)
         return rc;
-    p.fd = PL__REDIS_FD(rl->sub);
-    p.events = POLLIN;
-    p.revents = 0;
-    ms = timeout < 0 ? -1 : (int)(timeout * 1000.0 + 0.999);
-    rc = poll(&p, 1, ms);
-    if (rc < 0 && errno != EINTR)
-        return pl__error_set(err, PL_EOS, errno, "poll(redis subscription)");
+    rc = pl__rl_sock_wait(rl->sub, timeout, err);
     if (rc <= 0)
-        return PL_OK;
+        return rc; /* PL_OK (0): nothing arrived; or the wait failed */
     if (redisBufferRead(rl->sub) != REDIS_OK)
         return pl__rl_io_error(rl->sub, "subscription", err);
     return rl_sub_drain(rl, err);
@@ -243,9 +233,9 @@ int pl__rl_watch_start(rl_t *rl, pl_error_t *err) {
     int rc;
     atomic_store(&rl->stop, 0);
     atomic_store(&rl->lost, 0);
-    rc = pthread_create(&rl->watcher, NULL, rl_watch, rl);
-    if (rc != 0)
-        return pl__error_set(err, PL_EOS, rc, "pthread_create(redis watcher)");
+    rc = pl__rl_thread_start(&rl->watcher, rl_watch, rl, err);
+    if (rc != PL_OK)
+        return rc;
     rl->watcher_started = 1;
     return PL_OK;
 }
@@ -254,8 +244,8 @@ int pl__rl_watch_start(rl_t *rl, pl_error_t *err) {
 void pl__rl_watch_stop(rl_t *rl) {
     if (rl->watcher_started) {
         atomic_store(&rl->stop, 1);
-        shutdown(PL__REDIS_FD(rl->sub), SHUT_RDWR);
-        pthread_join(rl->watcher, NULL);
+        pl__rl_sock_wake(rl->sub);
+        pl__rl_thread_join(&rl->watcher);
         rl->watcher_started = 0;
     }
     pl__rl_sub_close(rl);

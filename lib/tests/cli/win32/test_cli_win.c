@@ -72,6 +72,103 @@ static int file_exists(const wchar_t *p) {
     return GetFileAttributesW(p) != INVALID_FILE_ATTRIBUTES;
 }
 
+/*
+ * Console control events.  ctrl-scenario runs in a console of its own (the
+ * driver starts it with CREATE_NEW_CONSOLE): it starts portalock, whose
+ * command is ctrl-target, in a new process group, waits until the command
+ * runs, sends CTRL_BREAK_EVENT to that group (portalock and its command)
+ * and checks that portalock outlives the event and exits with the
+ * command's status (7), and that the command saw the event exactly once.
+ */
+static volatile LONG ctrl_events;
+static int is_wine(void);
+
+static BOOL WINAPI count_ctrl(DWORD type) {
+    (void)type;
+    InterlockedIncrement(&ctrl_events);
+    return TRUE;
+}
+
+static int ctrl_target(const wchar_t *ready, const wchar_t *count_file) {
+    HANDLE h;
+    char buf[16];
+    DWORD n;
+    int i;
+
+    SetConsoleCtrlHandler(count_ctrl, TRUE);
+    h = CreateFileW(ready, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return 90;
+    CloseHandle(h);
+    for (i = 0; i < 3000 && ctrl_events == 0; i++)
+        Sleep(10);
+    if (ctrl_events == 0)
+        return 8;
+    Sleep(500); /* a second delivery would come now */
+    h = CreateFileW(count_file, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return 91;
+    n = (DWORD)snprintf(buf, sizeof(buf), "%ld", (long)ctrl_events);
+    WriteFile(h, buf, n, &n, NULL);
+    CloseHandle(h);
+    return 7;
+}
+
+static int ctrl_scenario(const wchar_t *pl, const wchar_t *lock,
+                         const wchar_t *ready, const wchar_t *count_file) {
+    static wchar_t line[LINE_MAX_W];
+    wchar_t self[MAX_PATH * 2];
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    DWORD code = 0;
+    int i;
+
+    GetModuleFileNameW(NULL, self, MAX_PATH * 2);
+    swprintf(line, LINE_MAX_W,
+             L"\"%ls\" \"%ls\" \"%ls\" --child ctrl-target "
+             L"\"%ls\" \"%ls\"",
+             pl, lock, self, ready, count_file);
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessW(NULL, line, NULL, NULL, FALSE, CREATE_NEW_PROCESS_GROUP,
+                        NULL, NULL, &si, &pi))
+        return 80;
+    CloseHandle(pi.hThread);
+    for (i = 0; i < 3000 && !file_exists(ready); i++)
+        Sleep(10);
+    if (!file_exists(ready)) {
+        TerminateProcess(pi.hProcess, 1);
+        return 81;
+    }
+    if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pi.dwProcessId)) {
+        /* Tell the driver why (Wine without a console window). */
+        DWORD e = GetLastError();
+        char buf[64];
+        DWORD n = (DWORD)snprintf(buf, sizeof(buf),
+                                  "GenerateConsoleCtrlEvent error %lu",
+                                  (unsigned long)e);
+        HANDLE h = CreateFileW(count_file, GENERIC_WRITE, 0, NULL,
+                               CREATE_ALWAYS, 0, NULL);
+        if (h != INVALID_HANDLE_VALUE) {
+            WriteFile(h, buf, n, &n, NULL);
+            CloseHandle(h);
+        }
+        TerminateProcess(pi.hProcess, 1);
+        WaitForSingleObject(pi.hProcess, 5000);
+        CloseHandle(pi.hProcess);
+        return 82;
+    }
+    if (WaitForSingleObject(pi.hProcess, 30000) != WAIT_OBJECT_0) {
+        TerminateProcess(pi.hProcess, 1);
+        return 83;
+    }
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hProcess);
+    /* portalock's status: the command's 7; 0xC000013A if the event had
+     * ended portalock itself. */
+    return code == 7 ? 0 : code == 0xC000013Au ? 84 : 85;
+}
+
 static int child_main(int wargc, wchar_t **wargv) {
     const wchar_t *what = wargv[2];
     int i;
@@ -117,6 +214,10 @@ static int child_main(int wargc, wchar_t **wargv) {
         printf("%s\n", buf);
         return 0;
     }
+    if (wcscmp(what, L"ctrl-target") == 0 && wargc == 5)
+        return ctrl_target(wargv[3], wargv[4]);
+    if (wcscmp(what, L"ctrl-scenario") == 0 && wargc == 7)
+        return ctrl_scenario(wargv[3], wargv[4], wargv[5], wargv[6]);
     fprintf(stderr, "pl_cli_wintest: bad child command\n");
     return 99;
 }
@@ -471,10 +572,19 @@ static void check_usage(void) {
     check_rc("a directory cannot be locked -> 66", 66,
              RUN(L"@S/dir", L"@self", L"--child", L"exit", L"0"));
     check_has("directory message", err_text, "Is a directory");
-    check_rc("--redis -> 1 (not in this build)", 1,
-             RUN(L"--redis", L"redis://127.0.0.1:9", L"name", L"@self",
-                 L"--child", L"exit", L"0"));
-    check_has("--redis message", err_text, "Redis");
+    /* This build may lack hiredis (Debian has none for mingw) or have it
+     * (the MSYS2 workflow): either way an unreachable server ends in 1,
+     * bounded by -w. */
+    check_rc("--redis (no Redis lock here, or an unreachable server) -> 1", 1,
+             RUN(L"--verbose", L"-w", L"2", L"--redis", L"redis://127.0.0.1:9",
+                 L"name", L"@self", L"--child", L"exit", L"0"));
+    if (strstr(err_text, "built without Redis support") != NULL ||
+        strstr(err_text, "portalock: name: ") != NULL ||
+        strstr(err_text, "portalock: timeout while waiting") != NULL)
+        ok("--redis says why");
+    else
+        fail("--redis says why", "neither 'built without Redis support' "
+                                 "nor the lock name in stderr");
     check_rc("--version", 0, RUN(L"--version"));
     check_has("--version says portalock (no .exe)", out_text, "portalock 0.");
     check_rc("--verbose --backend lockfileex", 0,
@@ -630,6 +740,68 @@ static void check_contention(void) {
     }
 }
 
+static void check_ctrl_break(void) {
+    static wchar_t line[LINE_MAX_W];
+    wchar_t lock[MAX_PATH * 2], ready[MAX_PATH * 2], count[MAX_PATH * 2];
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    char got[96];
+    long rc;
+
+    if (is_wine() && getenv("PL_CLI_WINTEST_CTRL") == NULL) {
+        /* Not a pass: said so.  Under Wine the console CREATE_NEW_CONSOLE
+         * makes is headless and GenerateConsoleCtrlEvent fails with
+         * ERROR_INVALID_HANDLE (PL_CLI_WINTEST_CTRL=1 runs the scenario
+         * anyway and shows it), and the console host it starts keeps
+         * ctest's output pipe open for ~40 s.  Real Windows (the MSYS2
+         * workflow) runs it. */
+        printf("skip - Ctrl+Break checks: Wine cannot deliver console "
+               "control events to a headless console (run with "
+               "PL_CLI_WINTEST_CTRL=1 to see it fail with error 6)\n");
+        return;
+    }
+    scratch_path(lock, L"c.lock");
+    scratch_path(ready, L"c.ready");
+    scratch_path(count, L"c.count");
+    line[0] = L'\0';
+    cat_arg(line, self_exe);
+    wcscat(line, L" --child ctrl-scenario");
+    cat_arg(line, pl_exe);
+    cat_arg(line, lock);
+    cat_arg(line, ready);
+    cat_arg(line, count);
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    out_text[0] = err_text[0] = '\0';
+    if (!CreateProcessW(NULL, line, NULL, NULL, FALSE, CREATE_NEW_CONSOLE, NULL,
+                        NULL, &si, &pi)) {
+        fail("Ctrl+Break scenario starts", "CreateProcess: %lu",
+             (unsigned long)GetLastError());
+        return;
+    }
+    CloseHandle(pi.hThread);
+    rc = finish(pi.hProcess, 60);
+    read_out(L"c.count", got, sizeof(got));
+    if (rc == 82 && is_wine()) {
+        /* Not a pass: said so, with the reason; real Windows (the MSYS2
+         * workflow) runs it. */
+        printf("skip - Ctrl+Break checks: Wine cannot deliver console "
+               "control events in a console it creates headless (%s)\n",
+               got);
+        return;
+    }
+    check_rc("Ctrl+Break while the command runs: portalock outlives it and "
+             "exits with the command's status",
+             0, rc);
+    if (strcmp(got, "1") == 0)
+        ok("Ctrl+Break reaches the command exactly once");
+    else
+        fail("Ctrl+Break reaches the command exactly once",
+             "the command counted '%s'", got);
+    check_rc("the lock is free after the command ends", 0,
+             RUN(L"-n", L"@S/c.lock", L"@self", L"--child", L"exit", L"0"));
+}
+
 static void check_probe(void) {
     check_rc("probe DIR", 0, RUN(L"probe", L"@S/dir"));
     check_has("probe names the lockfileex backend", out_text,
@@ -639,6 +811,11 @@ static void check_probe(void) {
         ok("probe --json is a JSON object naming lockfileex");
     else
         fail("probe --json is a JSON object naming lockfileex", "no");
+}
+
+static int is_wine(void) {
+    HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+    return nt != NULL && GetProcAddress(nt, "wine_get_version") != NULL;
 }
 
 /* Under Wine a Unix path (from ctest) needs its DOS form. */
@@ -707,12 +884,16 @@ int main(int argc, char **argv) {
     CreateDirectoryW(dir, NULL);
     printf("# portalock: %ls\n# scratch: %ls\n", pl_exe, scratch);
 
-    check_round_trip();
-    check_exit_status();
-    check_shell();
-    check_usage();
-    check_contention();
-    check_probe();
+    /* PL_CLI_WINTEST_ONLY=ctrl: only the console-event check. */
+    if (getenv("PL_CLI_WINTEST_ONLY") == NULL) {
+        check_round_trip();
+        check_exit_status();
+        check_shell();
+        check_usage();
+        check_contention();
+        check_probe();
+    }
+    check_ctrl_break();
 
     remove_tree(scratch);
     printf("cli-win: %d passed, %d failed (%.1f s)\n", passed, failed,
