@@ -13,8 +13,10 @@ CLI=$1
 PORT=$2
 DIR=$3
 mkdir -p "$DIR"
-# A fixed port can be taken by an outgoing connection's ephemeral port:
-# then try PORT + 10 once.
+# A fixed port can be taken: our ports lie in Linux's ephemeral range
+# (32768-60999), so an outgoing connection of another test may hold it for
+# a while (seen in ci/test.sh's ASan pass, after the fault tests' thousands
+# of connections).  Then try PORT + 10, + 20, ... (8 candidates).
 start_server() {
     redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
         --dir "$DIR" --logfile "$DIR/redis.log" &
@@ -30,10 +32,15 @@ start_server() {
 }
 SRV=
 trap '[ -z "$SRV" ] || { kill -CONT $SRV 2>/dev/null; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; } || true' EXIT INT TERM
-if ! start_server; then
+tries=0
+until start_server; do
+    kill "$SRV" 2>/dev/null || true
+    wait "$SRV" 2>/dev/null || true
+    SRV=
+    tries=$((tries + 1))
+    [ $tries -lt 8 ] || { echo "FAIL: redis-server did not start (log $DIR/redis.log)"; exit 1; }
     PORT=$((PORT + 10))
-    start_server || { echo "FAIL: redis-server did not start (log $DIR/redis.log)"; exit 1; }
-fi
+done
 rm -f "$DIR/started"
 RC=0
 "$CLI" --redis "redis://127.0.0.1:$PORT" plt.clilost.$$ \
