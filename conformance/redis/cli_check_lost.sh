@@ -13,34 +13,13 @@ CLI=$1
 PORT=$2
 DIR=$3
 mkdir -p "$DIR"
-# A fixed port can be taken: our ports lie in Linux's ephemeral range
-# (32768-60999), so an outgoing connection of another test may hold it for
-# a while (seen in ci/test.sh's ASan pass, after the fault tests' thousands
-# of connections).  Then try PORT + 10, + 20, ... (8 candidates).
-start_server() {
-    redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no \
-        --dir "$DIR" --logfile "$DIR/redis.log" &
-    SRV=$!
-    i=0
-    until redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; do
-        i=$((i + 1))
-        kill -0 "$SRV" 2>/dev/null && [ $i -lt 100 ] || return 1
-        sleep 0.05
-    done
-    # ours, not another server that had the port
-    redis-cli -h 127.0.0.1 -p "$PORT" info server | grep -q "^process_id:$SRV\b"
-}
+. "$(dirname "$0")/own_server.sh"
 SRV=
 trap '[ -z "$SRV" ] || { kill -CONT $SRV 2>/dev/null; kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; } || true' EXIT INT TERM
-tries=0
-until start_server; do
-    kill "$SRV" 2>/dev/null || true
-    wait "$SRV" 2>/dev/null || true
-    SRV=
-    tries=$((tries + 1))
-    [ $tries -lt 8 ] || { echo "FAIL: redis-server did not start (log $DIR/redis.log)"; exit 1; }
-    PORT=$((PORT + 10))
-done
+own_server_start 127.0.0.1 127.0.0.1 || {
+    echo "FAIL: redis-server did not start (log $DIR/redis.log)"
+    exit 1
+}
 rm -f "$DIR/started"
 RC=0
 "$CLI" --redis "redis://127.0.0.1:$PORT" plt.clilost.$$ \

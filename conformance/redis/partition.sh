@@ -48,33 +48,13 @@ ip netns exec "$NS" ip addr add 10.213.80.2/24 dev "$VN"
 ip netns exec "$NS" ip link set "$VN" up
 ip netns exec "$NS" ip link set lo up
 
-# A fixed port can be taken: our ports lie in Linux's ephemeral range
-# (32768-60999), so an outgoing connection of another test may hold it for
-# a while (seen in ci/test.sh's ASan pass, after the fault tests' thousands
-# of connections).  Then try PORT + 10, + 20, ... (8 candidates).
-start_server() {
-    redis-server --bind 10.213.80.1 127.0.0.1 --port "$PORT" --save '' \
-        --appendonly no --protected-mode no --dir "$DIR" \
-        --logfile "$DIR/redis.log" &
-    SRV=$!
-    i=0
-    until redis-cli -h 10.213.80.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; do
-        i=$((i + 1))
-        kill -0 "$SRV" 2>/dev/null && [ $i -lt 100 ] || return 1
-        sleep 0.05
-    done
-    # ours, not another server that had the port
-    redis-cli -h 10.213.80.1 -p "$PORT" info server | grep -q "^process_id:$SRV\b"
+# Bound to both addresses; must answer on the host end of the veth.
+. "$(dirname "$0")/own_server.sh"
+OWN_SERVER_ARGS="--protected-mode no"
+own_server_start 10.213.80.1 10.213.80.1 127.0.0.1 || {
+    echo "FAIL: redis-server on 10.213.80.1 did not start (log $DIR/redis.log)"
+    exit 1
 }
-tries=0
-until start_server; do
-    kill "$SRV" 2>/dev/null || true
-    wait "$SRV" 2>/dev/null || true
-    SRV=
-    tries=$((tries + 1))
-    [ $tries -lt 8 ] || { echo "FAIL: redis-server on 10.213.80.1 did not start (log $DIR/redis.log)"; exit 1; }
-    PORT=$((PORT + 10))
-done
 URL_NS=redis://10.213.80.1:$PORT
 URL_HOST=redis://127.0.0.1:$PORT
 i=0
