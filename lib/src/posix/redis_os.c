@@ -135,6 +135,8 @@ static void rl_fork_child(void) {
             pl__rl_sock_drop(rl->cmd);
         if (rl->sub != NULL)
             pl__rl_sock_drop(rl->sub);
+        if (rl->probe != NULL) /* the watcher's; it does not exist here */
+            pl__rl_sock_drop(rl->probe);
     }
     pthread_mutex_unlock(&rl_reg_mu);
 }

@@ -10,7 +10,7 @@
 /* ---- small helpers -------------------------------------------------------
  */
 
-static struct timeval rl_tv(double s) {
+struct timeval pl__rl_tv(double s) {
     struct timeval tv;
     if (s < 0.001)
         s = 0.001;
@@ -98,10 +98,41 @@ int pl__rl_get(redisContext *c, redisReply **out, const char *what,
 /* ---- connections ---------------------------------------------------------
  */
 
-/* Connects with both timeouts and queues AUTH (*auth = 1) if configured;
- * nothing is read yet, so callers pipeline their first commands. */
-int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err) {
-    struct timeval tv = rl_tv(rl->connect_timeout);
+/* The value of "field=" in one CLIENT LIST line (length in *n), or NULL. */
+const char *pl__rl_field(const char *line, const char *field, size_t *n) {
+    size_t len = strlen(field);
+    const char *p = line;
+    while ((p = strstr(p, field)) != NULL) {
+        if ((p == line || p[-1] == ' ') && p[len] == '=') {
+            p += len + 1;
+            *n = strcspn(p, " \r\n");
+            return p;
+        }
+        p += len;
+    }
+    return NULL;
+}
+
+/* The run_id in an INFO server reply into run ("-" if none). */
+void pl__rl_info_run(const char *info, char *run, size_t len) {
+    const char *p = strstr(info, "run_id:");
+    size_t n = p != NULL ? strspn(p + 7, "0123456789abcdef") : 0;
+    if (n > 0 && n < len)
+        snprintf(run, len, "%.*s", (int)n, p + 7);
+    else
+        snprintf(run, len, "-");
+}
+
+/* Connects with both timeouts (each at most limit seconds, if limit > 0)
+ * and queues AUTH (*auth = 1) if configured; nothing is read yet, so
+ * callers pipeline their first commands. */
+int pl__rl_connect(rl_t *rl, double limit, redisContext **out, int *auth,
+                   pl_error_t *err) {
+    double ct =
+        limit > 0 && limit < rl->connect_timeout ? limit : rl->connect_timeout;
+    double mt =
+        limit > 0 && limit < rl->command_timeout ? limit : rl->command_timeout;
+    struct timeval tv = pl__rl_tv(ct);
     char where[300];
     redisContext *c;
     int rc;
@@ -118,8 +149,7 @@ int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err) {
     if (c == NULL)
         return pl__error_set(err, PL_ENOMEM, 0, "redis %s: out of memory",
                              where);
-    if (c->err != 0 ||
-        redisSetTimeout(c, rl_tv(rl->command_timeout)) != REDIS_OK) {
+    if (c->err != 0 || redisSetTimeout(c, pl__rl_tv(mt)) != REDIS_OK) {
         rc = pl__error_set(err, PL_ECONN, 0, "redis %s: connect: %s", where,
                            c->errstr);
         redisFree(c);
@@ -184,10 +214,8 @@ static int rl_read_info(rl_t *rl, redisContext *c, pl_error_t *err) {
                 "node-local, so a Cluster or a Sentinel-managed failover "
                 "could grant it twice)",
                 rl->lock->path, (int)(n < 16 ? n : 16), p + 11);
-        } else if ((p = strstr(r->str, "run_id:")) != NULL) {
-            size_t n = strspn(p + 7, "0123456789abcdef");
-            if (n > 0 && n < sizeof(rl->run))
-                snprintf(rl->run, sizeof(rl->run), "%.*s", (int)n, p + 7);
+        } else {
+            pl__rl_info_run(r->str, rl->run, sizeof(rl->run));
         }
     } else if (r->type != REDIS_REPLY_ERROR ||
                (strncmp(r->str, "NOPERM", 6) != 0 &&
@@ -212,7 +240,7 @@ int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err) {
         rl->cmd = NULL;
     }
     rl->cmd_gen++; /* whatever a waiter learnt on the old one is stale */
-    if ((rc = pl__rl_connect(rl, &c, &auth, err)) != PL_OK)
+    if ((rc = pl__rl_connect(rl, 0, &c, &auth, err)) != PL_OK)
         return rc;
     redisAppendCommandArgv(c, 2, info, NULL);
     pl__rl_queue_script_load(c);
@@ -272,6 +300,9 @@ void pl__rl_drop_inherited(rl_t *rl) {
         pl__rl_sock_drop(rl->cmd);
     if (rl->sub != NULL)
         pl__rl_sock_drop(rl->sub);
+    if (rl->probe != NULL)
+        pl__rl_sock_drop(rl->probe);
+    pl__rl_probe_close(rl);
     pl__rl_sub_close(rl);
     if (rl->cmd != NULL) {
         redisFree(rl->cmd);

@@ -13,21 +13,6 @@
 /* ---- the wait loop -------------------------------------------------------
  */
 
-/* The value of "field=" in one CLIENT LIST line, or NULL. */
-static const char *rl_field(const char *line, const char *field, size_t *n) {
-    size_t len = strlen(field);
-    const char *p = line;
-    while ((p = strstr(p, field)) != NULL) {
-        if ((p == line || p[-1] == ' ') && p[len] == '=') {
-            p += len + 1;
-            *n = strcspn(p, " \r\n");
-            return p;
-        }
-        p += len;
-    }
-    return NULL;
-}
-
 /* CLIENT KILL ID <exact id> on the command connection of generation gen,
  * so never on a restarted server (ids restart from 1 there). */
 static int rl_evict(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
@@ -95,8 +80,8 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
         strcpy(w->pcid, w->bcid);
     } else if (rl->evict_stalled && !w->evict_denied) {
         size_t n = 0, un = strlen(rl->chan_prefix);
-        const char *idle = rl_field(r->str, "idle", &n);
-        const char *name = rl_field(r->str, "name", &n);
+        const char *idle = pl__rl_field(r->str, "idle", &n);
+        const char *name = pl__rl_field(r->str, "name", &n);
         const char *uuid = strlen(w->bchan) > un ? w->bchan + un : "";
         lease = rl->unavailable_timeout > w->blease ? rl->unavailable_timeout
                                                     : w->blease;
@@ -107,7 +92,7 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
             (n < strlen(uuid) ||
              strncmp(name + n - strlen(uuid), uuid, strlen(uuid)) != 0))
             need = 1e300;
-        idle = rl_field(r->str, "idle", &n);
+        idle = pl__rl_field(r->str, "idle", &n);
         if (idle != NULL && strtod(idle, NULL) >= need &&
             t1 - w->slow_at >= need) {
             freeReplyObject(r);
@@ -299,6 +284,7 @@ static int rl_acquire(pl_lock_t *lock, double timeout, double check_interval,
         /* The script saw our subscription alive after t0. */
         if (t0 > rl->hb_ok)
             rl->hb_ok = t0;
+        strcpy(rl->grant_run, rl->run); /* for the watcher's probe */
         if ((rc = pl__rl_watch_start(rl, &e)) != PL_OK)
             rl_ungrant(rl);
     }

@@ -37,14 +37,18 @@
  *   - The holder's watcher thread reads its sub connection and turns EOF,
  *     or no heartbeat answer within its deadline (half its
  *     unavailable_timeout: before any waiter may evict it), into "lost"
- *     (on_lost callback, pl_lock_check and release give PL_ELOST).
+ *     (on_lost callback, pl_lock_check and release give PL_ELOST).  A
+ *     late answer (a publisher's flood queues ahead of it) starts a probe,
+ *     CLIENT LIST ID <its sub's id> on a connection of the watcher's own,
+ *     whose answer counts as a heartbeat (sub.c).
  *   - Shared mode: readers in a hash; a waiting writer registers as pending
  *     writer, and new readers wait while a live pending writer exists, so
  *     writers are not starved.  Dead readers and pending writers are pruned
  *     by the same NUMSUB rule.
  *
  * Threads: the user's thread owns the object; the watcher thread exists only
- * while held and touches only the sub connection (which it owns).  Fork
+ * while held and touches only the sub and probe connections (which it
+ * owns).  Fork
  * (POSIX): a pthread_atfork handler closes every inherited Redis socket in
  * the child without writing on it.
  *
@@ -134,6 +138,13 @@ typedef struct rl {
     /* a message on the event channel that concerns this waiter arrived;
      * wake_all: every event concerns it (the head, or a shared waiter) */
     int woken, wake_all;
+    /* the watcher's liveness probe (sub.c): a connection of its own on
+     * which it asks CLIENT LIST ID <cid> when a heartbeat answer is late;
+     * opened by the watcher thread when first needed, closed at release */
+    redisContext *probe;
+    double probe_last;  /* when the last probe was started */
+    int probe_off;      /* refused or unverifiable: not asked again */
+    char grant_run[48]; /* the server run id at the grant ("-" unknown) */
     /* held */
     char tok[RL_ID_MAX];
     pl__rl_thread_t watcher;
@@ -171,7 +182,11 @@ int pl__rl_reply_error(const redisReply *r, const char *what, pl_error_t *err);
 int pl__rl_io_error(redisContext *c, const char *what, pl_error_t *err);
 int pl__rl_get(redisContext *c, redisReply **out, const char *what,
                pl_error_t *err);
-int pl__rl_connect(rl_t *rl, redisContext **out, int *auth, pl_error_t *err);
+struct timeval pl__rl_tv(double seconds);
+const char *pl__rl_field(const char *line, const char *field, size_t *n);
+void pl__rl_info_run(const char *info, char *run, size_t len);
+int pl__rl_connect(rl_t *rl, double limit, redisContext **out, int *auth,
+                   pl_error_t *err);
 int pl__rl_check_auth(redisContext *c, pl_error_t *err);
 int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err);
 int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
@@ -196,6 +211,7 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err);
 int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err);
 int pl__rl_watch_start(rl_t *rl, pl_error_t *err);
 void pl__rl_watch_stop(rl_t *rl);
+void pl__rl_probe_close(rl_t *rl);
 int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err);
 
 /* ---- platform: posix/redis_os.c, win32/redis_os.c -----------------------

@@ -5,6 +5,7 @@
 #include "redis_lock.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the subscription connection ----------------------------------------
@@ -68,7 +69,7 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
     pl__rl_random_hex(uuid, 16);
     snprintf(rl->my_chan, sizeof(rl->my_chan), "%s%s", rl->chan_prefix, uuid);
     snprintf(name, sizeof(name), "%s%s", rl->client_name, uuid);
-    if ((rc = pl__rl_connect(rl, &c, &auth, err)) != PL_OK)
+    if ((rc = pl__rl_connect(rl, 0, &c, &auth, err)) != PL_OK)
         return rc;
     redisAppendCommandArgv(c, 2, id, NULL);
     redisAppendCommandArgv(c, 3, setname, NULL);
@@ -179,15 +180,147 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
     return rl_sub_drain(rl, err);
 }
 
+/* ---- the liveness probe --------------------------------------------------
+ *
+ * The heartbeat's answer on sub queues behind everything published to our
+ * channel before it: a publisher's flood, drained by a holder short of CPU,
+ * delays it past the deadline although the connection is fine (issue 8
+ * item 4; test flood_on_starved_holder_keeps_lock).  So when an answer is
+ * late, the watcher asks the server itself, on a connection of its own
+ * that nobody else writes to: CLIENT LIST ID <our sub's id>.
+ *   - Listed, at server time T >= s (s: when we sent the question): the
+ *     connection existed at T, so nobody was granted before T (a grant
+ *     needs it gone, DESIGN.md 4.2).  Its idle= i (whole seconds, as
+ *     waiters read it) bounds any eviction to after s - i + U, exactly as
+ *     an answered heartbeat sent at s - i would: hb_ok = s - i.
+ *   - Not listed: the connection is gone; we say lost at once.
+ * Trusted only for our own connection: the line must carry our id, and our
+ * name (client name + channel uuid) or, if the ACL refused the name, the
+ * probe must reach the server run that granted (INFO run_id).  Anything
+ * it cannot verify, a refused CLIENT LIST, or no answer within the time
+ * left, gives no credit: the deadline then decides as before.
+ */
+
+void pl__rl_probe_close(rl_t *rl) {
+    if (rl->probe != NULL) {
+        redisFree(rl->probe);
+        rl->probe = NULL;
+    }
+}
+
+/* Opens the probe connection within budget seconds: [AUTH], INFO server
+ * (the run id).  Not opened (no error: retried next time) if the server
+ * cannot be reached in time; switched off for this hold if it is another
+ * server run than the one that granted (a restart ended our connection
+ * anyway: sub sees EOF). */
+static void rl_probe_open(rl_t *rl, double budget) {
+    const char *info[2] = {"INFO", "server"};
+    char run[48];
+    redisContext *c;
+    redisReply *r;
+    pl_error_t e;
+    int auth;
+
+    if (pl__rl_connect(rl, budget, &c, &auth, &e) != PL_OK)
+        return;
+    redisAppendCommandArgv(c, 2, info, NULL);
+    if ((auth && pl__rl_check_auth(c, &e) != PL_OK) ||
+        pl__rl_get(c, &r, "INFO", &e) != PL_OK) {
+        redisFree(c);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING)
+        pl__rl_info_run(r->str, run, sizeof(run));
+    else
+        strcpy(run, "-");
+    freeReplyObject(r);
+    if (strcmp(run, "-") != 0 && strcmp(rl->grant_run, "-") != 0 &&
+        strcmp(run, rl->grant_run) != 0) {
+        rl->probe_off = 1;
+        redisFree(c);
+        return;
+    }
+    if (strcmp(run, "-") == 0)
+        strcpy(rl->grant_run, "-"); /* the name must then vouch */
+    rl->probe = c;
+}
+
+/* What the answer to CLIENT LIST ID <cid> (asked at s) tells: PL_ELOST if
+ * our connection is gone, else PL_OK, with hb_ok advanced if it is ours. */
+static int rl_probe_answer(rl_t *rl, const redisReply *r, double s) {
+    const char *uuid = rl->my_chan + strlen(rl->chan_prefix), *v;
+    size_t n = 0, nl = strlen(rl->client_name), nu = strlen(uuid);
+    double idle;
+
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+        rl->probe_off = 1; /* NOPERM, or a server without CLIENT LIST ID */
+        return PL_OK;
+    }
+    if (r->len == 0)
+        return PL_ELOST;
+    if ((v = pl__rl_field(r->str, "id", &n)) == NULL || n != strlen(rl->cid) ||
+        strncmp(v, rl->cid, n) != 0)
+        return PL_OK;
+    v = pl__rl_field(r->str, "name", &n);
+    if (v != NULL && n > 0) {
+        if (n != nl + nu || strncmp(v, rl->client_name, nl) != 0 ||
+            strncmp(v + nl, uuid, nu) != 0)
+            return PL_OK; /* not ours: no credit */
+    } else if (strcmp(rl->grant_run, "-") == 0) {
+        rl->probe_off = 1; /* neither name nor run id to check */
+        return PL_OK;
+    }
+    if ((v = pl__rl_field(r->str, "idle", &n)) == NULL)
+        return PL_OK;
+    idle = strtod(v, NULL);
+    if (idle >= 0 && s - idle > rl->hb_ok)
+        rl->hb_ok = s - idle;
+    return PL_OK;
+}
+
+/* Asks the server whether our sub connection lives, within budget seconds
+ * (the time left before the deadline).  PL_ELOST: it is gone. */
+static int rl_probe(rl_t *rl, double now, double budget) {
+    const char *argv[4] = {"CLIENT", "LIST", "ID", rl->cid};
+    redisReply *r;
+    double s;
+    int rc;
+
+    rl->probe_last = now;
+    if (strcmp(rl->cid, "0") == 0) {
+        rl->probe_off = 1; /* CLIENT ID was refused: no id to ask about */
+        return PL_OK;
+    }
+    if (budget < RL_SLOW_SECONDS / 10)
+        return PL_OK; /* too late to ask; the deadline decides */
+    if (rl->probe == NULL)
+        rl_probe_open(rl, budget);
+    s = pl__os_monotonic();
+    budget -= s - now;
+    if (rl->probe == NULL || budget < RL_SLOW_SECONDS / 10)
+        return PL_OK;
+    (void)redisSetTimeout(rl->probe, pl__rl_tv(budget));
+    r = redisCommandArgv(rl->probe, 4, argv, NULL);
+    if (r == NULL) {
+        pl__rl_probe_close(rl); /* no answer in time: reopened next time */
+        return PL_OK;
+    }
+    rc = rl_probe_answer(rl, r, s);
+    freeReplyObject(r);
+    return rc;
+}
+
 /* ---- the holder's watcher thread -----------------------------------------
  */
 
 /*
  * Reads sub while held: EOF or an error means the server closed the
- * connection (lost); no heartbeat answer for rl->deadline means we can no
- * longer know that we hold it (partition, or a server stall we cannot tell
- * from one), so we say lost before any waiter may evict us.  The connection
- * stays open until release: nobody else is granted while it lives.
+ * connection (lost); no heartbeat answer (or probe credit) for
+ * rl->deadline means we can no longer know that we hold it (partition, or
+ * a server stall we cannot tell from one), so we say lost before any
+ * waiter may evict us.  An answer later than hb_every starts the probe,
+ * repeated every hb_every while it stays late.  The connection stays open
+ * until release: nobody else is granted while it lives.
  */
 static void *rl_watch(void *arg) {
     rl_t *rl = arg;
@@ -196,7 +329,7 @@ static void *rl_watch(void *arg) {
     double fresh_after = 0, grace_until = 0, last = rl->hb_ok, planned = 0;
 
     while (!atomic_load(&rl->stop)) {
-        double now = pl__os_monotonic(), left, wait;
+        double now = pl__os_monotonic(), left, wait, probe_at;
         /* Overslept (the process was stopped or starved): we could not
          * have said "lost" in time anyway, so instead of guessing, ask: a
          * heartbeat sent after waking and answered within the deadline
@@ -213,7 +346,18 @@ static void *rl_watch(void *arg) {
             left = grace_until - now;
         if (pl__rl_heartbeat(rl, now, &e) != PL_OK)
             break;
+        probe_at = rl->hb_sent > rl->probe_last ? rl->hb_sent : rl->probe_last;
+        probe_at += rl->hb_every;
+        if (rl->hb_sent != 0 && !rl->probe_off && now >= probe_at) {
+            if (rl_probe(rl, now, left) != PL_OK)
+                break;
+            last = pl__os_monotonic(); /* busy, not asleep */
+            planned = 0;
+            continue;
+        }
         wait = rl->hb_sent != 0 ? left : rl->hb_ok + rl->hb_every - now;
+        if (rl->hb_sent != 0 && !rl->probe_off && probe_at - now < wait)
+            wait = probe_at - now;
         if (wait > left)
             wait = left;
         planned = wait > 0 ? wait : 0;
@@ -231,6 +375,8 @@ static void *rl_watch(void *arg) {
 
 int pl__rl_watch_start(rl_t *rl, pl_error_t *err) {
     int rc;
+    rl->probe_last = 0;
+    rl->probe_off = 0;
     atomic_store(&rl->stop, 0);
     atomic_store(&rl->lost, 0);
     rc = pl__rl_thread_start(&rl->watcher, rl_watch, rl, err);
@@ -240,7 +386,9 @@ int pl__rl_watch_start(rl_t *rl, pl_error_t *err) {
     return PL_OK;
 }
 
-/* Wakes the watcher by shutting the sub socket down, joins, closes sub. */
+/* Wakes the watcher by shutting the sub socket down, joins, closes sub
+ * and the probe connection.  A watcher in the middle of a probe finishes
+ * it first (at most the time that was left before its deadline). */
 void pl__rl_watch_stop(rl_t *rl) {
     if (rl->watcher_started) {
         atomic_store(&rl->stop, 1);
@@ -248,5 +396,6 @@ void pl__rl_watch_stop(rl_t *rl) {
         pl__rl_thread_join(&rl->watcher);
         rl->watcher_started = 0;
     }
+    pl__rl_probe_close(rl);
     pl__rl_sub_close(rl);
 }
