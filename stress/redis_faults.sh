@@ -2,8 +2,9 @@
 # redis_faults.sh BUILD_DIR [ROUNDS] [PORT] -- the long forms of the Redis
 # fault tests (issue 8): every timing-sensitive case of
 # conformance/redis/test_redis_faults.c ROUNDS times (default 10), and the
-# network-namespace partition (conformance/redis/partition.sh, root only)
-# for ROUNDS rounds on PORT (default 56379 + 1).  Prints one line per case,
+# network-namespace partitions (conformance/redis/partition.sh on PORT,
+# partition_dns.sh on PORT + 2; root only) for ROUNDS rounds (PORT default
+# 56379 + 1).  Prints one line per case,
 # "redis-faults: CASE P/N passed", and exits 1 if any round failed.
 #
 # ci/stress.sh runs it (section "redis"); ctest conformance.redis.faults and
@@ -50,4 +51,12 @@ case $rc in
 *) echo "redis-faults: partition FAILED"; failed=1 ;;
 esac
 rm -rf "$TMPDIR/redis_partition.$$"
+rc=0
+sh "$here/conformance/redis/partition_dns.sh" "$cli" "$((PORT + 2))" "$TMPDIR/redis_partition_dns.$$" "$ROUNDS" || rc=$?
+case $rc in
+0) echo "redis-faults: partition_dns $ROUNDS/$ROUNDS passed" ;;
+77) echo "redis-faults: partition_dns skipped (needs root, ip and python3)" ;;
+*) echo "redis-faults: partition_dns FAILED"; failed=1 ;;
+esac
+rm -rf "$TMPDIR/redis_partition_dns.$$"
 exit $failed

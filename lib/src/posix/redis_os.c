@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -100,6 +101,17 @@ int pl__rl_sock_wait(redisContext *c, double timeout, pl_error_t *err) {
 
 void pl__rl_sock_wake(redisContext *c) {
     (void)shutdown(PL__REDIS_FD(c), SHUT_RDWR);
+}
+
+int pl__rl_sock_peer(redisContext *c, char *host, size_t len) {
+    struct sockaddr_storage sa;
+    socklen_t n = sizeof(sa);
+    if (getpeername(PL__REDIS_FD(c), (struct sockaddr *)&sa, &n) != 0)
+        return -1;
+    return getnameinfo((struct sockaddr *)&sa, n, host, (socklen_t)len, NULL, 0,
+                       NI_NUMERICHOST) == 0
+               ? 0
+               : -1;
 }
 
 void pl__rl_sock_drop(redisContext *c) {

@@ -125,9 +125,10 @@ void pl__rl_info_run(const char *info, char *run, size_t len) {
 
 /* Connects with both timeouts (each at most limit seconds, if limit > 0)
  * and queues AUTH (*auth = 1) if configured; nothing is read yet, so
- * callers pipeline their first commands. */
-int pl__rl_connect(rl_t *rl, double limit, redisContext **out, int *auth,
-                   pl_error_t *err) {
+ * callers pipeline their first commands.  host: a numeric address to use
+ * instead of the configured server (same port), or NULL. */
+int pl__rl_connect(rl_t *rl, const char *host, double limit, redisContext **out,
+                   int *auth, pl_error_t *err) {
     double ct =
         limit > 0 && limit < rl->connect_timeout ? limit : rl->connect_timeout;
     double mt =
@@ -145,7 +146,8 @@ int pl__rl_connect(rl_t *rl, double limit, redisContext **out, int *auth,
     if (rl->unix_socket != NULL)
         c = redisConnectUnixWithTimeout(rl->unix_socket, tv);
     else
-        c = redisConnectWithTimeout(rl->host, rl->port, tv);
+        c = redisConnectWithTimeout(host != NULL ? host : rl->host, rl->port,
+                                    tv);
     if (c == NULL)
         return pl__error_set(err, PL_ENOMEM, 0, "redis %s: out of memory",
                              where);
@@ -240,7 +242,7 @@ int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err) {
         rl->cmd = NULL;
     }
     rl->cmd_gen++; /* whatever a waiter learnt on the old one is stale */
-    if ((rc = pl__rl_connect(rl, 0, &c, &auth, err)) != PL_OK)
+    if ((rc = pl__rl_connect(rl, NULL, 0, &c, &auth, err)) != PL_OK)
         return rc;
     redisAppendCommandArgv(c, 2, info, NULL);
     pl__rl_queue_script_load(c);

@@ -185,8 +185,8 @@ int pl__rl_get(redisContext *c, redisReply **out, const char *what,
 struct timeval pl__rl_tv(double seconds);
 const char *pl__rl_field(const char *line, const char *field, size_t *n);
 void pl__rl_info_run(const char *info, char *run, size_t len);
-int pl__rl_connect(rl_t *rl, double limit, redisContext **out, int *auth,
-                   pl_error_t *err);
+int pl__rl_connect(rl_t *rl, const char *host, double limit, redisContext **out,
+                   int *auth, pl_error_t *err);
 int pl__rl_check_auth(redisContext *c, pl_error_t *err);
 int pl__rl_cmd_ensure(rl_t *rl, pl_error_t *err);
 int pl__rl_cmd_argv(rl_t *rl, int argc, const char **argv, redisReply **out,
@@ -242,6 +242,9 @@ int pl__rl_sock_wait(redisContext *c, double timeout, pl_error_t *err);
 /* Shuts c's socket down both ways, so a thread in pl__rl_sock_wait on it
  * returns (readable: EOF); the socket stays open until redisFree. */
 void pl__rl_sock_wake(redisContext *c);
+/* The numeric address (no name lookup) of the peer of c's TCP socket into
+ * host: 0, or -1 if it has none. */
+int pl__rl_sock_peer(redisContext *c, char *host, size_t len);
 /* Closes c's socket without writing on it and makes redisFree skip it (a
  * forked child's copy of the parent's connection). */
 void pl__rl_sock_drop(redisContext *c);

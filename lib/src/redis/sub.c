@@ -69,7 +69,7 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
     pl__rl_random_hex(uuid, 16);
     snprintf(rl->my_chan, sizeof(rl->my_chan), "%s%s", rl->chan_prefix, uuid);
     snprintf(name, sizeof(name), "%s%s", rl->client_name, uuid);
-    if ((rc = pl__rl_connect(rl, 0, &c, &auth, err)) != PL_OK)
+    if ((rc = pl__rl_connect(rl, NULL, 0, &c, &auth, err)) != PL_OK)
         return rc;
     redisAppendCommandArgv(c, 2, id, NULL);
     redisAppendCommandArgv(c, 3, setname, NULL);
@@ -209,19 +209,26 @@ void pl__rl_probe_close(rl_t *rl) {
 }
 
 /* Opens the probe connection within budget seconds: [AUTH], INFO server
- * (the run id).  Not opened (no error: retried next time) if the server
- * cannot be reached in time; switched off for this hold if it is another
- * server run than the one that granted (a restart ended our connection
- * anyway: sub sees EOF). */
+ * (the run id).  Over TCP it connects to the address sub is connected to,
+ * by number: a name lookup can block for longer than any budget (glibc:
+ * 5 s x 2 attempts when a partition cuts off the DNS server too), and the
+ * watcher must say lost by its deadline (test partition_dns.sh).  Not
+ * opened (no error: retried next time) if the server cannot be reached in
+ * time; switched off for this hold if it is another server run than the
+ * one that granted (a restart ended our connection anyway: sub sees EOF). */
 static void rl_probe_open(rl_t *rl, double budget) {
     const char *info[2] = {"INFO", "server"};
-    char run[48];
+    char run[48], peer[128];
     redisContext *c;
     redisReply *r;
     pl_error_t e;
     int auth;
 
-    if (pl__rl_connect(rl, budget, &c, &auth, &e) != PL_OK)
+    if (rl->unix_socket == NULL &&
+        pl__rl_sock_peer(rl->sub, peer, sizeof(peer)) != 0)
+        return; /* not connected any more: the next read says so */
+    if (pl__rl_connect(rl, rl->unix_socket == NULL ? peer : NULL, budget, &c,
+                       &auth, &e) != PL_OK)
         return;
     redisAppendCommandArgv(c, 2, info, NULL);
     if ((auth && pl__rl_check_auth(c, &e) != PL_OK) ||

@@ -11,6 +11,8 @@
 #include "redis/redis_lock.h" /* winsock2.h first (hiredis_compat.h) */
 #include "win32/win32.h"
 
+#include <ws2tcpip.h>
+
 #include <stdlib.h>
 
 /* hiredis keeps the SOCKET in c->fd (a redisFD, as wide as SOCKET). */
@@ -134,6 +136,17 @@ int pl__rl_sock_wait(redisContext *c, double timeout, pl_error_t *err) {
 
 void pl__rl_sock_wake(redisContext *c) {
     (void)shutdown(RL_SOCKET(c), SD_BOTH);
+}
+
+int pl__rl_sock_peer(redisContext *c, char *host, size_t len) {
+    struct sockaddr_storage sa;
+    int n = (int)sizeof(sa);
+    if (getpeername(RL_SOCKET(c), (struct sockaddr *)&sa, &n) != 0)
+        return -1;
+    return getnameinfo((struct sockaddr *)&sa, n, host, (DWORD)len, NULL, 0,
+                       NI_NUMERICHOST) == 0
+               ? 0
+               : -1;
 }
 
 void pl__rl_sock_drop(redisContext *c) {
