@@ -21,6 +21,7 @@ export TMPDIR=${TMPDIR:-/tmp}
 failed=0
 for t in stall_does_not_evict_holder stall_shorter_than_holder_deadline_keeps_lock \
     forged_ping_flood_does_not_evict flood_on_starved_holder_keeps_lock \
+    probe_refused_at_maxclients_keeps_run_check \
     stale_record_after_restart_kills_nobody \
     publish_denied_waiter_does_not_evict forked_child_does_not_keep_dead_holders_lock \
     forever_waiter_survives_restart_and_stall tokens_grow_across_crash_restart_with_rdb \

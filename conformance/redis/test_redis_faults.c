@@ -467,54 +467,19 @@ Test(redis_faults, forged_ping_flood_does_not_evict) {
  * the lock: a publisher must not make a healthy holder let go.  The
  * server's output-buffer limit is lifted: that case (Redis closing the
  * connection) is a real loss, tested below with the ACL that prevents it. */
-Test(redis_faults, flood_on_starved_holder_keeps_lock) {
-    static const char *unlimited[] = {
-        "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};
-    srv_t s = {0};
-    char chan[400], cid[32], q = 'q';
-    int go[2], done[2], st;
-    pid_t holder, flooder;
+/* Publishes forged pings on chan for 4 s from a child process while the
+ * holder gets 3 ms of CPU in every 100 ms for 5 s. */
+static void flood_and_starve(int port, const char *chan, pid_t holder) {
+    pid_t flooder = fork();
     double end;
+    int st;
 
-    srv_start(&s, unlimited);
-    cr_assert(pipe(go) == 0 && pipe(done) == 0);
-    holder = fork();
-    cr_assert(holder >= 0);
-    if (holder == 0) {
-        pl_redis_options_t o = opts(s.port);
-        pl_lock_t *h;
-        char c = 'g';
-        int lost;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        o.unavailable_timeout = 3.0; /* deadline 1.5 s */
-        o.on_lost = count_lost;
-        atomic_store(&lost_calls, 0);
-        if (pl_redis_lock_open(&h, "starved", &o) != PL_OK ||
-            pl_lock_acquire(h) != PL_OK)
-            _exit(3);
-        if (write(go[1], &c, 1) != 1 || read(done[0], &c, 1) != 1)
-            _exit(4);
-        lost = atomic_load(&lost_calls);
-        if (lost != 0)
-            fprintf(stderr, "[redis_faults] starved holder: told lost "
-                            "during the flood\n");
-        if (pl_lock_release(h) != PL_OK) {
-            fprintf(stderr, "[redis_faults] starved holder: release: %s\n",
-                    pl_lock_errmsg(h));
-            _exit(lost != 0 ? 1 : 2);
-        }
-        _exit(lost != 0 ? 1 : 0);
-    }
-    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
-    owner_field(s.port, "starved", "chan", chan, sizeof(chan));
-    owner_field(s.port, "starved", "cid", cid, sizeof(cid));
-    flooder = fork();
     cr_assert(flooder >= 0);
     if (flooder == 0) {
         redisContext *c;
         long n = 0;
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        c = raw(s.port);
+        c = raw(port);
         if (c == NULL || c->err != 0)
             _exit(1);
         end = now_s() + 4.0;
@@ -544,9 +509,47 @@ Test(redis_faults, flood_on_starved_holder_keeps_lock) {
     }
     kill(holder, SIGCONT);
     waitpid(flooder, &st, 0);
-    cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
-    q = 'q';
-    cr_assert(write(done[1], &q, 1) == 1);
+}
+
+/* A child that holds "starved" (unavailable_timeout 3 s: deadline 1.5 s),
+ * writes a byte to go, waits for a byte on done, releases, and exits 0, or
+ * 1 if it was told lost, 2 if release failed, 3/4 on setup errors. */
+static pid_t starved_holder(int port, int go, int done) {
+    pid_t holder = fork();
+    cr_assert(holder >= 0);
+    if (holder == 0) {
+        pl_redis_options_t o = opts(port);
+        pl_lock_t *h;
+        char c = 'g';
+        int lost;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        o.unavailable_timeout = 3.0; /* deadline 1.5 s */
+        o.on_lost = count_lost;
+        atomic_store(&lost_calls, 0);
+        if (pl_redis_lock_open(&h, "starved", &o) != PL_OK ||
+            pl_lock_acquire(h) != PL_OK)
+            _exit(3);
+        if (write(go, &c, 1) != 1 || read(done, &c, 1) != 1)
+            _exit(4);
+        lost = atomic_load(&lost_calls);
+        if (lost != 0)
+            fprintf(stderr, "[redis_faults] starved holder: told lost "
+                            "during the flood\n");
+        if (pl_lock_release(h) != PL_OK) {
+            fprintf(stderr, "[redis_faults] starved holder: release: %s\n",
+                    pl_lock_errmsg(h));
+            _exit(lost != 0 ? 1 : 2);
+        }
+        _exit(lost != 0 ? 1 : 0);
+    }
+    return holder;
+}
+
+/* Tells the starved holder to release and checks how it ended. */
+static void starved_holder_end(pid_t holder, int done) {
+    char q = 'q';
+    int st;
+    cr_assert(write(done, &q, 1) == 1);
     cr_assert(waitpid(holder, &st, 0) == holder);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "holder: %s (1: told lost during the flood; 2: release "
@@ -555,6 +558,92 @@ Test(redis_faults, flood_on_starved_holder_keeps_lock) {
                                : WEXITSTATUS(st) == 2 ? "2"
                                                       : "3/4")
                             : "killed");
+}
+
+Test(redis_faults, flood_on_starved_holder_keeps_lock) {
+    static const char *unlimited[] = {
+        "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};
+    srv_t s = {0};
+    char chan[400], cid[32], q = 'q';
+    int go[2], done[2];
+    pid_t holder;
+
+    srv_start(&s, unlimited);
+    cr_assert(pipe(go) == 0 && pipe(done) == 0);
+    holder = starved_holder(s.port, go[1], done[0]);
+    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
+    owner_field(s.port, "starved", "chan", chan, sizeof(chan));
+    owner_field(s.port, "starved", "cid", cid, sizeof(cid));
+    flood_and_starve(s.port, chan, holder);
+    cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
+    starved_holder_end(holder, done[1]);
+    srv_kill(&s, SIGTERM);
+}
+
+/* Without a client name (the ACL refuses CLIENT SETNAME) the probe trusts
+ * a line for the holder's id only on the server run that granted (INFO
+ * run id).  A probe connection refused at maxclients (the server answers
+ * its INFO with the maxclients error) used to make the holder forget that
+ * run id for the rest of the hold; its next probe then could vouch for
+ * nothing, and a later flood made the starved holder let go.  Here: a 1 s
+ * stall (holder deadline 1.5 s: the heartbeat is late, the probe starts)
+ * with maxclients reached, then, with room again, the flood. */
+Test(redis_faults, probe_refused_at_maxclients_keeps_run_check) {
+    static const char *unlimited[] = {
+        "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};
+    srv_t s = {0};
+    char chan[400], cid[32], q = 'q', num[32];
+    int go[2], done[2];
+    long long n;
+    pid_t holder;
+    redisContext *c;
+    redisReply *r;
+    const char *p;
+
+    srv_start(&s, unlimited);
+    c = raw_ok(s.port);
+    r = redisCommand(c, "ACL SETUSER default -client|setname");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "ACL SETUSER");
+    freeReplyObject(r);
+    cr_assert(pipe(go) == 0 && pipe(done) == 0);
+    holder = starved_holder(s.port, go[1], done[0]);
+    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
+    owner_field(s.port, "starved", "chan", chan, sizeof(chan));
+    owner_field(s.port, "starved", "cid", cid, sizeof(cid));
+    r = redisCommand(c, "CLIENT LIST ID %s", cid);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
+                  strstr(r->str, " name= ") != NULL,
+              "the holder's connection has a name: %s",
+              r != NULL && r->str != NULL ? r->str : "?");
+    freeReplyObject(r);
+    r = redisCommand(c, "INFO clients");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    p = strstr(r->str, "connected_clients:");
+    cr_assert(p != NULL);
+    n = strtoll(p + 18, NULL, 10);
+    freeReplyObject(r);
+    snprintf(num, sizeof(num), "%lld", n); /* full: no new connection */
+    r = redisCommand(c, "CONFIG SET maxclients %s", num);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "CONFIG SET");
+    freeReplyObject(r);
+    r = redisCommand(c, "DEBUG SLEEP 1.0");
+    cr_assert(r != NULL, "DEBUG SLEEP");
+    freeReplyObject(r);
+    nap(0.2); /* the server accepts (and refuses) the probe first */
+    r = redisCommand(c, "CONFIG SET maxclients 10000");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "CONFIG SET");
+    freeReplyObject(r);
+    r = redisCommand(c, "INFO stats");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    p = strstr(r->str, "rejected_connections:");
+    cr_assert(p != NULL && strtoll(p + 21, NULL, 10) >= 1,
+              "no probe was refused at maxclients during the stall");
+    freeReplyObject(r);
+    redisFree(c);
+    nap(1.0);
+    flood_and_starve(s.port, chan, holder);
+    cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
+    starved_holder_end(holder, done[1]);
     srv_kill(&s, SIGTERM);
 }
 

@@ -236,10 +236,20 @@ static void rl_probe_open(rl_t *rl, double budget) {
         redisFree(c);
         return;
     }
-    if (r->type == REDIS_REPLY_STRING)
+    if (r->type == REDIS_REPLY_STRING) {
         pl__rl_info_run(r->str, run, sizeof(run));
-    else
-        strcpy(run, "-");
+    } else if (r->type == REDIS_REPLY_ERROR &&
+               (strncmp(r->str, "NOPERM", 6) == 0 ||
+                strstr(r->str, "unknown command") != NULL)) {
+        strcpy(run, "-"); /* INFO refused (as on cmd, rl_read_info) */
+    } else {
+        /* maxclients (the server closes it), LOADING...: this connection
+         * tells nothing, and must not make us forget the granting run
+         * (test probe_refused_at_maxclients_keeps_run_check) */
+        freeReplyObject(r);
+        redisFree(c);
+        return;
+    }
     freeReplyObject(r);
     if (strcmp(run, "-") != 0 && strcmp(rl->grant_run, "-") != 0 &&
         strcmp(run, rl->grant_run) != 0) {
