@@ -59,7 +59,10 @@ ip netns exec "$NS" ip addr add 10.213.81.2/24 dev "$VN"
 ip netns exec "$NS" ip link set "$VN" up
 ip netns exec "$NS" ip link set lo up
 # `ip netns exec` mounts these over /etc/resolv.conf in the namespace.
-mkdir -p "/etc/netns/$NS"
+if ! mkdir -p "/etc/netns/$NS" 2>/dev/null; then
+    echo "partition_dns.sh: cannot write /etc/netns (read-only /etc?): skipped"
+    exit 77
+fi
 printf 'nameserver 127.0.0.1\noptions timeout:3 attempts:1\n' \
     >"/etc/netns/$NS/resolv.conf"
 
