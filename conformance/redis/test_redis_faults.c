@@ -7,7 +7,8 @@
  * Every case runs its own throw-away redis-server on a free 127.0.0.1 port
  * (so stalls, restarts, ACLs and maxclients touch nobody else), started in
  * the foreground by this process and killed by its pid.  The partition
- * case (a network namespace) is conformance/redis/partition.sh.
+ * cases (a network namespace) are conformance/redis/partition.sh and
+ * partition_dns.sh (the server named by DNS).
  *
  * Short forms here (ctest conformance.redis.faults); stress/redis_faults.sh
  * repeats the timing-sensitive ones for the before/after figures.  Time
