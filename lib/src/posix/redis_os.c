@@ -179,3 +179,9 @@ void pl__rl_unregister(rl_t *rl) {
     rl->reg_next = rl->reg_prev = NULL;
     pthread_mutex_unlock(&rl_reg_mu);
 }
+
+void pl__rl_reg_store(redisContext **slot, redisContext *c) {
+    pthread_mutex_lock(&rl_reg_mu);
+    *slot = c;
+    pthread_mutex_unlock(&rl_reg_mu);
+}

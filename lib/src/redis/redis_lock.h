@@ -252,5 +252,9 @@ void pl__rl_sock_drop(redisContext *c);
  * (POSIX pthread_atfork; nothing to do where there is no fork). */
 void pl__rl_register(rl_t *rl);
 void pl__rl_unregister(rl_t *rl);
+/* *slot = c, atomically with respect to fork (under the registry's lock on
+ * POSIX): for a connection pointer that a thread other than the object's
+ * owner changes (the watcher's probe). */
+void pl__rl_reg_store(redisContext **slot, redisContext *c);
 
 #endif /* PL_REDIS_LOCK_H */

@@ -201,10 +201,15 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
  * left, gives no credit: the deadline then decides as before.
  */
 
+/* The pointer is changed through the fork registry (pl__rl_reg_store), so
+ * a fork by another thread sees it either set to a live context or NULL,
+ * never a freed one (its atfork handler closes the child's copy of the
+ * socket it names). */
 void pl__rl_probe_close(rl_t *rl) {
-    if (rl->probe != NULL) {
-        redisFree(rl->probe);
-        rl->probe = NULL;
+    redisContext *c = rl->probe;
+    if (c != NULL) {
+        pl__rl_reg_store(&rl->probe, NULL);
+        redisFree(c);
     }
 }
 
@@ -219,6 +224,7 @@ void pl__rl_probe_close(rl_t *rl) {
 static void rl_probe_open(rl_t *rl, double budget) {
     const char *info[2] = {"INFO", "server"};
     char run[48], peer[128];
+    double end = pl__os_monotonic() + budget;
     redisContext *c;
     redisReply *r;
     pl_error_t e;
@@ -230,6 +236,14 @@ static void rl_probe_open(rl_t *rl, double budget) {
     if (pl__rl_connect(rl, rl->unix_socket == NULL ? peer : NULL, budget, &c,
                        &auth, &e) != PL_OK)
         return;
+    /* What is left after connecting bounds the replies, so opening takes
+     * about the budget, not a connect plus a read timeout. */
+    budget = end - pl__os_monotonic();
+    if (budget < RL_SLOW_SECONDS / 10 ||
+        redisSetTimeout(c, pl__rl_tv(budget)) != REDIS_OK) {
+        redisFree(c);
+        return;
+    }
     redisAppendCommandArgv(c, 2, info, NULL);
     if ((auth && pl__rl_check_auth(c, &e) != PL_OK) ||
         pl__rl_get(c, &r, "INFO", &e) != PL_OK) {
@@ -259,7 +273,9 @@ static void rl_probe_open(rl_t *rl, double budget) {
     }
     if (strcmp(run, "-") == 0)
         strcpy(rl->grant_run, "-"); /* the name must then vouch */
-    rl->probe = c;
+    /* A fork before this line leaves the child a socket nobody names (it
+     * closes at exec or exit; it holds no subscription, so no lock). */
+    pl__rl_reg_store(&rl->probe, c);
 }
 
 /* What the answer to CLIENT LIST ID <cid> (asked at s) tells: PL_ELOST if

@@ -167,3 +167,7 @@ void pl__rl_register(rl_t *rl) {
 void pl__rl_unregister(rl_t *rl) {
     (void)rl;
 }
+
+void pl__rl_reg_store(redisContext **slot, redisContext *c) {
+    *slot = c; /* no fork here: a plain store */
+}
