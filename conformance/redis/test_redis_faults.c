@@ -7,8 +7,8 @@
  * Every case runs its own throw-away redis-server on a free 127.0.0.1 port
  * (so stalls, restarts, ACLs and maxclients touch nobody else), started in
  * the foreground by this process and killed by its pid.  The partition
- * cases (a network namespace) are conformance/redis/partition.sh and
- * partition_dns.sh (the server named by DNS).
+ * cases (a network namespace) are conformance/redis/partition.sh (and
+ * its dns mode: the server named by DNS).
  *
  * Short forms here (ctest conformance.redis.faults); stress/redis_faults.sh
  * repeats the timing-sensitive ones for the before/after figures.  Time
@@ -397,6 +397,41 @@ Test(redis_faults, stall_shorter_than_holder_deadline_keeps_lock) {
 
 /* ---- 4: foreign publishers must not evict a healthy holder --------------- */
 
+/* Publishes forged pings (the old liveness protocol's, well-formed) on chan
+ * from a child process for the given seconds, 200 per round trip; prints
+ * how many.  Returns the child's pid. */
+static pid_t start_flooder(int port, const char *chan, double seconds) {
+    pid_t flooder = fork();
+    cr_assert(flooder >= 0);
+    if (flooder == 0) {
+        redisContext *c;
+        double end;
+        long n = 0;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        c = raw(port);
+        if (c == NULL || c->err != 0)
+            _exit(1);
+        end = now_s() + seconds;
+        while (now_s() < end) {
+            int i;
+            for (i = 0; i < 200; i++, n++)
+                redisAppendCommand(c, "PUBLISH %s %s", chan,
+                                   "ping 0123456789abcdef pl:{flood}:h:"
+                                   "00000000000000000000000000000000");
+            for (i = 0; i < 200; i++) {
+                void *r;
+                if (redisGetReply(c, &r) != REDIS_OK)
+                    _exit(1);
+                freeReplyObject(r);
+            }
+        }
+        fprintf(stderr, "[redis_faults] %ld forged pings in %.0f s\n", n,
+                seconds);
+        _exit(0);
+    }
+    return flooder;
+}
+
 /* A flood of well-formed pings on the holder's channel (the old liveness
  * protocol) for 3 s while a waiter with unavailable_timeout 1 waits: the
  * holder must keep the lock and not be told it lost it. */
@@ -419,33 +454,7 @@ Test(redis_faults, forged_ping_flood_does_not_evict) {
     cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
     owner_field(s.port, "flood", "chan", chan, sizeof(chan));
     owner_field(s.port, "flood", "cid", cid, sizeof(cid));
-    flooder = fork();
-    cr_assert(flooder >= 0);
-    if (flooder == 0) {
-        redisContext *c;
-        double end;
-        long n = 0;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        c = raw(s.port);
-        if (c == NULL || c->err != 0)
-            _exit(1);
-        end = now_s() + 3.0;
-        while (now_s() < end) {
-            int i;
-            for (i = 0; i < 200; i++, n++)
-                redisAppendCommand(c, "PUBLISH %s %s", chan,
-                                   "ping 0123456789abcdef pl:{flood}:h:"
-                                   "00000000000000000000000000000000");
-            for (i = 0; i < 200; i++) {
-                void *r;
-                if (redisGetReply(c, &r) != REDIS_OK)
-                    _exit(1);
-                freeReplyObject(r);
-            }
-        }
-        fprintf(stderr, "[redis_faults] %ld forged pings in 3 s\n", n);
-        _exit(0);
-    }
+    flooder = start_flooder(s.port, chan, 3.0);
     rc = pl_lock_acquire_with(w, 4.0, PL_UNSET, -1);
     waitpid(flooder, &st, 0);
     cr_expect(rc == PL_ETIMEDOUT, "waiter: %s (%s): the holder was evicted",
@@ -458,48 +467,13 @@ Test(redis_faults, forged_ping_flood_does_not_evict) {
     srv_kill(&s, SIGTERM);
 }
 
-/* The same flood against a holder that cannot drain it in time: it gets
- * the CPU 3 ms in every 100 (SIGSTOP/SIGCONT, as on a machine at load
- * 30), so the answer to its heartbeat PING, queued by the server behind
- * every message published before it, comes later and later.  The holder's
- * own deadline (half its unavailable_timeout) used to be judged by that
- * answer only, so it declared itself lost although its connection was fine
- * (the stress run of 30 Nov: 2 of 10 rounds at load 10-28).  It must keep
- * the lock: a publisher must not make a healthy holder let go.  The
- * server's output-buffer limit is lifted: that case (Redis closing the
- * connection) is a real loss, tested below with the ACL that prevents it. */
-/* Publishes forged pings on chan for 4 s from a child process while the
- * holder gets 3 ms of CPU in every 100 ms for 5 s. */
+/* Publishes forged pings on chan for 4 s while the holder gets 3 ms of
+ * CPU in every 100 ms for 5 s. */
 static void flood_and_starve(int port, const char *chan, pid_t holder) {
-    pid_t flooder = fork();
+    pid_t flooder = start_flooder(port, chan, 4.0);
     double end;
     int st;
 
-    cr_assert(flooder >= 0);
-    if (flooder == 0) {
-        redisContext *c;
-        long n = 0;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        c = raw(port);
-        if (c == NULL || c->err != 0)
-            _exit(1);
-        end = now_s() + 4.0;
-        while (now_s() < end) {
-            int i;
-            for (i = 0; i < 200; i++, n++)
-                redisAppendCommand(c, "PUBLISH %s %s", chan,
-                                   "ping 0123456789abcdef pl:{starved}:h:"
-                                   "00000000000000000000000000000000");
-            for (i = 0; i < 200; i++) {
-                void *r;
-                if (redisGetReply(c, &r) != REDIS_OK)
-                    _exit(1);
-                freeReplyObject(r);
-            }
-        }
-        fprintf(stderr, "[redis_faults] %ld forged pings in 4 s\n", n);
-        _exit(0);
-    }
     /* 3 ms of CPU in every 100 ms for 5 s (the flood lasts 4) */
     end = now_s() + 5.0;
     while (now_s() < end) {
@@ -561,6 +535,16 @@ static void starved_holder_end(pid_t holder, int done) {
                             : "killed");
 }
 
+/* The same flood against a holder that cannot drain it in time: it gets
+ * the CPU 3 ms in every 100 (SIGSTOP/SIGCONT, as on a machine at load
+ * 30), so the answer to its heartbeat PING, queued by the server behind
+ * every message published before it, comes later and later.  The holder's
+ * own deadline (half its unavailable_timeout) used to be judged by that
+ * answer only, so it declared itself lost although its connection was fine
+ * (the stress run of 30 Nov: 2 of 10 rounds at load 10-28).  It must keep
+ * the lock: a publisher must not make a healthy holder let go.  The
+ * server's output-buffer limit is lifted: that case (Redis closing the
+ * connection) is a real loss, tested below with the ACL that prevents it. */
 Test(redis_faults, flood_on_starved_holder_keeps_lock) {
     static const char *unlimited[] = {
         "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};

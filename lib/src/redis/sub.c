@@ -217,10 +217,11 @@ void pl__rl_probe_close(rl_t *rl) {
  * (the run id).  Over TCP it connects to the address sub is connected to,
  * by number: a name lookup can block for longer than any budget (glibc:
  * 5 s x 2 attempts when a partition cuts off the DNS server too), and the
- * watcher must say lost by its deadline (test partition_dns.sh).  Not
- * opened (no error: retried next time) if the server cannot be reached in
- * time; switched off for this hold if it is another server run than the
- * one that granted (a restart ended our connection anyway: sub sees EOF). */
+ * watcher must say lost by its deadline (ctest
+ * conformance.redis.partition_dns).  Not opened (no error: retried next time)
+ * if the server cannot be reached in time; switched off for this hold if it is
+ * another server run than the one that granted (a restart ended our connection
+ * anyway: sub sees EOF). */
 static void rl_probe_open(rl_t *rl, double budget) {
     const char *info[2] = {"INFO", "server"};
     char run[48], peer[128];
