@@ -535,6 +535,29 @@ static void starved_holder_end(pid_t holder, int done) {
                             : "killed");
 }
 
+/* The starved-holder cases' server: no persistence, and no pubsub
+ * output-buffer limit (a flood must delay answers, not end the holder's
+ * connection: that case is the ACL test below). */
+static const char *unlimited[] = {"--save", "", "--client-output-buffer-limit",
+                                  "pubsub 0 0 0", NULL};
+
+/* Starts the starved holder on s and waits for its grant; chan and cid
+ * (400 and 32 bytes) get its owner record's channel and client id, done
+ * the pipe that starved_holder_end writes to. */
+static pid_t starved_start(const srv_t *s, int done[2], char *chan, char *cid) {
+    int go[2];
+    char q;
+    pid_t holder;
+    cr_assert(pipe(go) == 0 && pipe(done) == 0);
+    holder = starved_holder(s->port, go[1], done[0]);
+    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
+    close(go[0]);
+    close(go[1]);
+    owner_field(s->port, "starved", "chan", chan, 400);
+    owner_field(s->port, "starved", "cid", cid, 32);
+    return holder;
+}
+
 /* The same flood against a holder that cannot drain it in time: it gets
  * the CPU 3 ms in every 100 (SIGSTOP/SIGCONT, as on a machine at load
  * 30), so the answer to its heartbeat PING, queued by the server behind
@@ -546,19 +569,13 @@ static void starved_holder_end(pid_t holder, int done) {
  * server's output-buffer limit is lifted: that case (Redis closing the
  * connection) is a real loss, tested below with the ACL that prevents it. */
 Test(redis_faults, flood_on_starved_holder_keeps_lock) {
-    static const char *unlimited[] = {
-        "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};
     srv_t s = {0};
-    char chan[400], cid[32], q = 'q';
-    int go[2], done[2];
+    char chan[400], cid[32];
+    int done[2];
     pid_t holder;
 
     srv_start(&s, unlimited);
-    cr_assert(pipe(go) == 0 && pipe(done) == 0);
-    holder = starved_holder(s.port, go[1], done[0]);
-    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
-    owner_field(s.port, "starved", "chan", chan, sizeof(chan));
-    owner_field(s.port, "starved", "cid", cid, sizeof(cid));
+    holder = starved_start(&s, done, chan, cid);
     flood_and_starve(s.port, chan, holder);
     cr_expect(client_alive(s.port, cid), "the holder's connection was killed");
     starved_holder_end(holder, done[1]);
@@ -574,11 +591,9 @@ Test(redis_faults, flood_on_starved_holder_keeps_lock) {
  * stall (holder deadline 1.5 s: the heartbeat is late, the probe starts)
  * with maxclients reached, then, with room again, the flood. */
 Test(redis_faults, probe_refused_at_maxclients_keeps_run_check) {
-    static const char *unlimited[] = {
-        "--save", "", "--client-output-buffer-limit", "pubsub 0 0 0", NULL};
     srv_t s = {0};
-    char chan[400], cid[32], q = 'q', num[32];
-    int go[2], done[2];
+    char chan[400], cid[32], num[32];
+    int done[2];
     long long n;
     pid_t holder;
     redisContext *c;
@@ -590,11 +605,7 @@ Test(redis_faults, probe_refused_at_maxclients_keeps_run_check) {
     r = redisCommand(c, "ACL SETUSER default -client|setname");
     cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "ACL SETUSER");
     freeReplyObject(r);
-    cr_assert(pipe(go) == 0 && pipe(done) == 0);
-    holder = starved_holder(s.port, go[1], done[0]);
-    cr_assert(read(go[0], &q, 1) == 1, "the holder did not acquire");
-    owner_field(s.port, "starved", "chan", chan, sizeof(chan));
-    owner_field(s.port, "starved", "cid", cid, sizeof(cid));
+    holder = starved_start(&s, done, chan, cid);
     r = redisCommand(c, "CLIENT LIST ID %s", cid);
     cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
                   strstr(r->str, " name= ") != NULL,

@@ -123,6 +123,14 @@ void pl__rl_info_run(const char *info, char *run, size_t len) {
         snprintf(run, len, "-");
 }
 
+/* An INFO the server refused (ACL NOPERM, or renamed away): fine, the run
+ * id is then unknown ("-").  Any other error is a real one. */
+int pl__rl_info_refused(const redisReply *r) {
+    return r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "NOPERM", 6) == 0 ||
+            strstr(r->str, "unknown command") != NULL);
+}
+
 /* Connects with both timeouts (each at most limit seconds, if limit > 0)
  * and queues AUTH (*auth = 1) if configured; nothing is read yet, so
  * callers pipeline their first commands.  host: a numeric address to use
@@ -219,9 +227,7 @@ static int rl_read_info(rl_t *rl, redisContext *c, pl_error_t *err) {
         } else {
             pl__rl_info_run(r->str, rl->run, sizeof(rl->run));
         }
-    } else if (r->type != REDIS_REPLY_ERROR ||
-               (strncmp(r->str, "NOPERM", 6) != 0 &&
-                strstr(r->str, "unknown command") == NULL)) {
+    } else if (!pl__rl_info_refused(r)) {
         rc = pl__rl_reply_error(r, "INFO", err); /* refused INFO is fine */
     }
     freeReplyObject(r);

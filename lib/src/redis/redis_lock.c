@@ -80,8 +80,7 @@ static int rl_judge(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
         strcpy(w->pcid, w->bcid);
     } else if (rl->evict_stalled && !w->evict_denied) {
         size_t n = 0, un = strlen(rl->chan_prefix);
-        const char *idle = pl__rl_field(r->str, "idle", &n);
-        const char *name = pl__rl_field(r->str, "name", &n);
+        const char *idle, *name = pl__rl_field(r->str, "name", &n);
         const char *uuid = strlen(w->bchan) > un ? w->bchan + un : "";
         lease = rl->unavailable_timeout > w->blease ? rl->unavailable_timeout
                                                     : w->blease;

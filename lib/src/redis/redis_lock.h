@@ -185,6 +185,7 @@ int pl__rl_get(redisContext *c, redisReply **out, const char *what,
 struct timeval pl__rl_tv(double seconds);
 const char *pl__rl_field(const char *line, const char *field, size_t *n);
 void pl__rl_info_run(const char *info, char *run, size_t len);
+int pl__rl_info_refused(const redisReply *r);
 int pl__rl_connect(rl_t *rl, const char *host, double limit, redisContext **out,
                    int *auth, pl_error_t *err);
 int pl__rl_check_auth(redisContext *c, pl_error_t *err);

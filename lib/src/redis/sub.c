@@ -253,10 +253,8 @@ static void rl_probe_open(rl_t *rl, double budget) {
     }
     if (r->type == REDIS_REPLY_STRING) {
         pl__rl_info_run(r->str, run, sizeof(run));
-    } else if (r->type == REDIS_REPLY_ERROR &&
-               (strncmp(r->str, "NOPERM", 6) == 0 ||
-                strstr(r->str, "unknown command") != NULL)) {
-        strcpy(run, "-"); /* INFO refused (as on cmd, rl_read_info) */
+    } else if (pl__rl_info_refused(r)) {
+        strcpy(run, "-");
     } else {
         /* maxclients (the server closes it), LOADING...: this connection
          * tells nothing, and must not make us forget the granting run
