@@ -11,7 +11,8 @@
  *     polling loop that sleeps past the deadline by a whole 250 ms
  *     check_interval still fails).  PL_CONFORMANCE_TIMEOUT_SLACK=S raises
  *     the 250 ms to S seconds for a contender under an emulator: ci/ports.sh
- *     sets 1.0 under qemu-user, where a timed-out wait of our library
+ *     sets 1.0 under qemu-user and ci/windows.sh under Wine (a 0.5 s wait
+ *     ended after 0.775 s there once), where a timed-out wait of our library
  *     overran by 0.15-0.3 s (strace: glibc's pthread_cancel dlopens
  *     libgcc_s on its first use, and qemu translates the loader and the
  *     unwinder, about 0.25 s on a loaded 2-core machine; natively about
