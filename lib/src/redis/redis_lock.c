@@ -135,9 +135,10 @@ static double rl_waiter_hb(const rl_t *rl) {
  * Between two tries: heartbeat, proof or eviction, then wait.  The queue's
  * head re-runs the script every RL_POLL_SECONDS (a dead holder publishes
  * nothing) and judges the holder every check_interval; every other waiter
- * sleeps until a message on the event channel concerns it (a release, a
- * prune, a cancel, or "head <its channel>") or the RL_SAFETY_SECONDS
- * re-check, at which it also judges the head (DESIGN.md §5).
+ * sleeps until a message concerns it (on its notify channel: "head <its
+ * channel>", or an event while it is a pending writer; a shared waiter:
+ * any event) or the RL_SAFETY_SECONDS re-check, at which it also judges
+ * the head (DESIGN.md §5).
  */
 static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     double now = pl__os_monotonic(), end;
@@ -415,6 +416,7 @@ static void rl_names(rl_t *rl, const char *name) {
                  suffix[i]);
     snprintf(rl->ev_chan, sizeof(rl->ev_chan), "pl:{%s}:ev", name);
     snprintf(rl->chan_prefix, sizeof(rl->chan_prefix), "pl:{%s}:h:", name);
+    snprintf(rl->note_prefix, sizeof(rl->note_prefix), "pl:{%s}:w:{", name);
     snprintf(rl->client_name, sizeof(rl->client_name), "pl:{%s}:", name);
     for (p = rl->client_name; *p != '\0'; p++)
         if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127)

@@ -7,7 +7,8 @@
  * The design and its safety argument are in DESIGN.md; in short:
  *
  *   - Each acquire opens a subscription connection ("sub") subscribed to a
- *     channel of its own, pl:{NAME}:h:<random uuid>, and to pl:{NAME}:ev.
+ *     channel of its own, pl:{NAME}:h:<random uuid>, to its notify channel
+ *     pl:{NAME}:w:{<uuid>}:ev and, in shared mode, to pl:{NAME}:ev.
  *     CLIENT ID gives the connection's id (never reused within a server run).
  *   - ONE Lua script arbitrates every grant atomically: the lock is free when
  *     the recorded holder's channel has no subscriber (PUBSUB NUMSUB == 0:
@@ -86,7 +87,7 @@
 /* Longest lock name; keeps every derived name bounded. */
 #define RL_NAME_MAX 256
 #define RL_KEY_MAX  (RL_NAME_MAX + 16) /* "pl:{NAME}:readers" */
-#define RL_CHAN_MAX (RL_KEY_MAX + 40)  /* "pl:{NAME}:h:<32 hex>" */
+#define RL_CHAN_MAX (RL_KEY_MAX + 40)  /* "pl:{NAME}:w:{<32 hex>}:ev" */
 #define RL_ID_MAX   24
 
 /* A reply slower than this means the server (or we) stalled: the waiter
@@ -118,6 +119,7 @@ typedef struct rl {
     char keys[RL_NKEYS][RL_KEY_MAX];
     char ev_chan[RL_KEY_MAX];
     char chan_prefix[RL_KEY_MAX]; /* "pl:{NAME}:h:" */
+    char note_prefix[RL_KEY_MAX]; /* "pl:{NAME}:w:{" */
     char client_name[RL_KEY_MAX]; /* "pl:{NAME}:" with spaces replaced */
     char lease_ms[RL_ID_MAX];     /* unavailable_timeout in ms, recorded */
     /* command connection, shared with the watcher under mu */
@@ -131,12 +133,17 @@ typedef struct rl {
     /* subscription connection of the current attempt or grant */
     redisContext *sub;
     char my_chan[RL_CHAN_MAX];
+    /* this attempt's notify channel, pl:{NAME}:w:{<uuid>}:ev: the script
+     * publishes there the events that concern this waiter (a release when
+     * it is the head or a pending writer; "head ..." when it becomes the
+     * head), so a release does not wake every waiter */
+    char note_chan[RL_CHAN_MAX];
     char cid[RL_ID_MAX];
     /* heartbeat on sub (PING; its reply proves the server still had this
      * connection after hb_sent); hb_sent 0 = none outstanding */
     double hb_sent, hb_ok, hb_every, deadline;
-    /* a message on the event channel that concerns this waiter arrived;
-     * wake_all: every event concerns it (the head, or a shared waiter) */
+    /* a message that concerns this waiter arrived (anything on its notify
+     * channel; on the event channel, every event when wake_all) */
     int woken, wake_all;
     /* the watcher's liveness probe (sub.c): a connection of its own on
      * which it asks CLIENT LIST ID <cid> when a heartbeat answer is late;

@@ -29,8 +29,13 @@
  * A record written in an earlier server run (run id differs, both known)
  * is dead: its connection ended with that run, and its client id may now
  * name an unrelated connection.  Queue entries are pruned by the same rules
- * when they reach the head; a change of head is published on the event
- * channel as "head <channel>" (DESIGN.md §5).
+ * when they reach the head.  Events (released, cancelled, pruned) are
+ * published on the event channel, which only shared waiters subscribe to,
+ * and on the notify channel of the queue's head and of each pending
+ * writer: pl:{NAME}:w:{<uuid>}:ev for the holder channel pl:{NAME}:h:<uuid>
+ * (inside the ACL example's "&pl:{*}:ev").  A new head is told "head
+ * <channel>" on its notify channel.  So an event wakes only the processes
+ * it concerns (DESIGN.md §5).
  */
 static const char RL_SCRIPT[] =
 "local op, mode, me, run = ARGV[1], ARGV[2], ARGV[3], ARGV[9]\n"
@@ -61,10 +66,21 @@ static const char RL_SCRIPT[] =
 "    redis.call('LREM', KEYS[6], 1, me)\n"
 "  end\n"
 "end\n"
+"local function tell(ch, msg)\n"
+"  if not ch or ch == me then return end\n"
+"  local w, n = string.gsub(ch, ':h:(%x+)$', ':w:{%1}:ev')\n"
+"  if n == 1 then redis.call('PUBLISH', w, msg) end\n"
+"end\n"
+"local function notify(msg)\n"
+"  redis.call('PUBLISH', ARGV[7], msg)\n"
+"  tell(redis.call('LINDEX', KEYS[6], 0), msg)\n"
+"  local pd = redis.call('HGETALL', KEYS[3])\n"
+"  for i = 1, #pd, 2 do tell(pd[i], msg) end\n"
+"end\n"
 "local function qnotify()\n"
 "  if not qhead_changed then return end\n"
 "  local h = qhead('', '')\n"
-"  if h and h ~= me then redis.call('PUBLISH', ARGV[7], 'head ' .. h) end\n"
+"  if h and h ~= me then tell(h, 'head ' .. h) end\n"
 "end\n"
 "if op == 'rel' or op == 'chk' then\n"
 "  local held = false\n"
@@ -82,12 +98,12 @@ static const char RL_SCRIPT[] =
 "  end\n"
 "  if mode == 'x' then redis.call('DEL', KEYS[1])\n"
 "  else redis.call('HDEL', KEYS[2], me) end\n"
-"  redis.call('PUBLISH', ARGV[7], 'released')\n"
+"  notify('released')\n"
 "  return 1\n"
 "end\n"
 "if op == 'cancel' then\n"
 "  if redis.call('HDEL', KEYS[3], me) == 1 then\n"
-"    redis.call('PUBLISH', ARGV[7], 'cancelled')\n"
+"    notify('cancelled')\n"
 "  end\n"
 "  qleave()\n"
 "  qnotify()\n"
@@ -142,7 +158,7 @@ static const char RL_SCRIPT_ACQ[] =
 "    elseif not writer then writer = {pd[i], cid, u} end\n"
 "  end\n"
 "end\n"
-"if pruned then redis.call('PUBLISH', ARGV[7], 'pruned') end\n"
+"if pruned then notify('pruned') end\n"
 "local hc, hcid, hu = qhead(pchan, pcid)\n"
 "local queued = hc == me or redis.call('HEXISTS', KEYS[5], me) == 1\n"
 "local turn = true\n"

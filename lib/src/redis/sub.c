@@ -54,26 +54,32 @@ static int rl_read_client_id(rl_t *rl, redisContext *c, pl_error_t *err) {
 
 /*
  * Opens this attempt's subscription connection: a fresh channel name, then
- * [AUTH], CLIENT ID, CLIENT SETNAME (informational), SUBSCRIBE my channel
- * and the event channel, pipelined in one round trip.
+ * [AUTH], CLIENT ID, CLIENT SETNAME (informational), SUBSCRIBE my channel,
+ * my notify channel and (shared mode) the event channel, pipelined in one
+ * round trip.  An exclusive waiter needs no broadcast: the script tells it
+ * on its notify channel when it is the head or a pending writer, the only
+ * times an event can admit it; a release can admit several readers, so
+ * shared waiters hear every event (DESIGN.md §5).
  */
 int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
     char uuid[33], name[RL_CHAN_MAX + 40];
     const char *id[2] = {"CLIENT", "ID"};
     const char *setname[3] = {"CLIENT", "SETNAME", name};
-    const char *sub[3] = {"SUBSCRIBE", rl->my_chan, rl->ev_chan};
+    const char *sub[4] = {"SUBSCRIBE", rl->my_chan, rl->note_chan, rl->ev_chan};
     redisContext *c;
     redisReply *r;
     int auth, rc;
 
     pl__rl_random_hex(uuid, 16);
     snprintf(rl->my_chan, sizeof(rl->my_chan), "%s%s", rl->chan_prefix, uuid);
+    snprintf(rl->note_chan, sizeof(rl->note_chan), "%s%s}:ev", rl->note_prefix,
+             uuid);
     snprintf(name, sizeof(name), "%s%s", rl->client_name, uuid);
     if ((rc = pl__rl_connect(rl, NULL, 0, &c, &auth, err)) != PL_OK)
         return rc;
     redisAppendCommandArgv(c, 2, id, NULL);
     redisAppendCommandArgv(c, 3, setname, NULL);
-    redisAppendCommandArgv(c, 3, sub, NULL);
+    redisAppendCommandArgv(c, rl->shared ? 4 : 3, sub, NULL);
     if (auth)
         rc = pl__rl_check_auth(c, err);
     if (rc == PL_OK)
@@ -83,6 +89,8 @@ int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
     if (rc == PL_OK)
         rc = rl_read_subscribed(c, rl->my_chan, err);
     if (rc == PL_OK)
+        rc = rl_read_subscribed(c, rl->note_chan, err);
+    if (rc == PL_OK && rl->shared)
         rc = rl_read_subscribed(c, rl->ev_chan, err);
     if (rc != PL_OK) {
         redisFree(c);
@@ -121,13 +129,12 @@ int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err) {
 
 /* One reply on the sub connection: a heartbeat answer or a message.
  * Anything published on our own channel is ignored (no one can make us do
- * work or look dead by publishing there).  A message on the event channel
- * wakes the queue's head, shared waiters (several readers may get in at
- * once) and pending writers (readers leaving) for every event, except
- * "head <channel>" naming another waiter;
- * an exclusive waiter behind the head wakes only for "head <its
- * channel>": one release can admit one writer, and the head takes it.  A
- * holder ignores them all. */
+ * work or look dead by publishing there).  A message on our notify channel
+ * wakes us (the script sends there only what concerns us: at worst a
+ * forged one costs a script run).  A message on the event channel (only
+ * shared waiters subscribe) wakes a waiter for which every event counts
+ * (wake_all), except "head <channel>" naming another waiter (sent there by
+ * earlier versions).  A holder ignores them all. */
 static void rl_on_reply(rl_t *rl, const redisReply *r) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         !PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING))
@@ -137,6 +144,11 @@ static void rl_on_reply(rl_t *rl, const redisReply *r) {
         if (rl->hb_sent > rl->hb_ok)
             rl->hb_ok = rl->hb_sent;
         rl->hb_sent = 0;
+    } else if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0 &&
+               PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) &&
+               PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) &&
+               strcmp(r->element[1]->str, rl->note_chan) == 0) {
+        rl->woken = 1;
     } else if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0 &&
                PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) &&
                PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) &&
