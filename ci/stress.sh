@@ -336,7 +336,7 @@ section_redis() {
     local ok=PASS
     [ -x $out/build/conformance/redis/pl_redis_faults ] || configure $out/build
     run redis.log sh stress/redis_faults.sh "$root/$out/build" "$minutes" \
-        $((${PL_TEST_REDIS_PORT:-56379} + 1)) || ok=FAIL
+        $((${PL_TEST_REDIS_PORT:-56379} + 8)) || ok=FAIL
     record redis $ok "$(grep -hE '^redis-faults: ' "$logs/redis.log" |
         sed 's/^redis-faults: //' | paste -sd ';' -)"
 }
