@@ -9,6 +9,10 @@ that carries an absolute machine path (ci/pl_paths.py: anything but system
 locations such as /dev/shm) is refused with exit status 1 and nothing is
 written: committed reports use repository-relative paths.  --dest (default:
 bench/) is for tests.
+
+Sections measured by hand (commands the full run does not make: the Redis
+server load, the Windows handoff under Wine, ...) live after the KEEP line
+in bench/RESULTS.md; publishing keeps them, after the new report.
 """
 import json
 import os
@@ -19,6 +23,20 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ci"))
 import pl_paths  # noqa: E402
+
+
+KEEP = ("<!-- Measured by hand: bench/publish.py keeps everything below "
+        "this line. -->")
+
+
+def kept_part(path):
+    """The existing report's hand-measured sections (from KEEP on), or ''."""
+    try:
+        old = open(path).read()
+    except OSError:
+        return ""
+    i = old.find(KEEP)
+    return old[i:] if i >= 0 else ""
 
 
 def main(argv):
@@ -47,6 +65,9 @@ def main(argv):
     text = re.sub(r"\]\(([A-Za-z0-9_.-]+\.svg)\)", r"](results/\1)", text)
     head = ("<!-- Copied from a bench-report/ by bench/publish.py; regenerate with "
             "`ci/bench.sh --publish`. -->\n")
+    keep = kept_part(os.path.join(dest, "RESULTS.md"))
+    if keep:
+        text = text.rstrip("\n") + "\n\n" + keep
     with open(os.path.join(dest, "RESULTS.md"), "w") as f:
         f.write(head + text)
     res = json.loads(res_text)

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""ctest bench.publish_paths: committed reports carry no machine paths.
+"""ctest bench.publish_paths: committed reports carry no machine paths,
+and publishing keeps the hand-measured sections.
 
 relativize() turns the repository's absolute paths (and the report
 directory's) into relative ones; publish.py refuses a report with an
@@ -68,6 +69,22 @@ with tempfile.TemporaryDirectory() as t:
     check("publish: a relative report is published (exit 0)", r.returncode == 0)
     check("publish: RESULTS.md written",
           os.path.exists(os.path.join(dest, "RESULTS.md")))
+
+    # Hand-measured sections after the KEEP line survive a new report.
+    sys.path.insert(0, HERE)
+    import publish as pub  # noqa: E402
+    res_md = os.path.join(dest, "RESULTS.md")
+    with open(res_md, "a") as f:
+        f.write("\n" + pub.KEEP + "\n\n## By hand\n\n| n | 1.04 ms |\n")
+    with open(os.path.join(rep, "report.md"), "w") as f:
+        f.write("## Fresh\n\nCommand: `%s`\n" % rel["core_check"]["cmd"])
+    r = publish(rep, dest)
+    text = open(res_md).read()
+    check("publish: the new report replaces the generated part",
+          r.returncode == 0 and "## Fresh" in text)
+    check("publish: the hand-measured part after KEEP is kept, once, last",
+          text.count(pub.KEEP) == 1 and text.endswith("| n | 1.04 ms |\n")
+          and text.index("## Fresh") < text.index(pub.KEEP))
 
 print("publish paths: %d failed" % len(fails))
 sys.exit(1 if fails else 0)
