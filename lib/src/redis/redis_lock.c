@@ -136,9 +136,9 @@ static double rl_waiter_hb(const rl_t *rl) {
  * head re-runs the script every RL_POLL_SECONDS (a dead holder publishes
  * nothing) and judges the holder every check_interval; every other waiter
  * sleeps until a message concerns it (on its notify channel: "head <its
- * channel>", or an event while it is a pending writer; a shared waiter:
- * any event) or the RL_SAFETY_SECONDS re-check, at which it also judges
- * the head (DESIGN.md §5).
+ * channel>", or an event while it is a pending writer behind a shared
+ * head; a shared waiter: any event) or the RL_SAFETY_SECONDS re-check, at
+ * which it also judges the head (DESIGN.md §5).
  */
 static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     double now = pl__os_monotonic(), end;

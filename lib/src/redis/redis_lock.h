@@ -26,9 +26,10 @@
  *     the queue's head re-runs the script every RL_POLL_SECONDS (5 ms):
  *     that is how a SIGKILLed holder is replaced in milliseconds.  The
  *     others wait for a message ("head <their channel>", or any event for
- *     shared waiters and pending writers) or a RL_SAFETY_SECONDS re-check,
- *     at which they also judge the head: the server's load stays flat as
- *     waiters grow.  Fair mode grants in queue order.
+ *     shared waiters, and for pending writers behind a shared head) or a
+ *     RL_SAFETY_SECONDS re-check, at which they also judge the head: the
+ *     server's load stays flat as waiters grow.  Fair mode grants in queue
+ *     order.
  *   - Heartbeat: every connection PINGs its sub connection (sub.c).  Every
  *     check_interval the head asks CLIENT LIST ID <holder's id>: an empty
  *     answer proves the holder's connection is gone; an idle time of more
@@ -135,8 +136,8 @@ typedef struct rl {
     char my_chan[RL_CHAN_MAX];
     /* this attempt's notify channel, pl:{NAME}:w:{<uuid>}:ev: the script
      * publishes there the events that concern this waiter (a release when
-     * it is the head or a pending writer; "head ..." when it becomes the
-     * head), so a release does not wake every waiter */
+     * it is the head, or a pending writer behind a shared head; "head ..."
+     * when it becomes the head), so a release does not wake every waiter */
     char note_chan[RL_CHAN_MAX];
     char cid[RL_ID_MAX];
     /* heartbeat on sub (PING; its reply proves the server still had this

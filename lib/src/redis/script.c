@@ -31,7 +31,10 @@
  * name an unrelated connection.  Queue entries are pruned by the same rules
  * when they reach the head.  Events (released, cancelled, pruned) are
  * published on the event channel, which only shared waiters subscribe to,
- * and on the notify channel of the queue's head and of each pending
+ * and on the notify channel of the queue's live head (dead entries before
+ * it are popped first: a release must not go to a killed waiter while the
+ * live one behind it sleeps until its re-check) and, unless that head is
+ * a writer (it takes what one release can give a writer), of each pending
  * writer: pl:{NAME}:w:{<uuid>}:ev for the holder channel pl:{NAME}:h:<uuid>
  * (inside the ACL example's "&pl:{*}:ev").  A new head is told "head
  * <channel>" on its notify channel.  So an event wakes only the processes
@@ -73,7 +76,9 @@ static const char RL_SCRIPT[] =
 "end\n"
 "local function notify(msg)\n"
 "  redis.call('PUBLISH', ARGV[7], msg)\n"
-"  tell(redis.call('LINDEX', KEYS[6], 0), msg)\n"
+"  local h, _, _, m = qhead('', '')\n"
+"  tell(h, msg)\n"
+"  if m == 'x' then return end\n"
 "  local pd = redis.call('HGETALL', KEYS[3])\n"
 "  for i = 1, #pd, 2 do tell(pd[i], msg) end\n"
 "end\n"

@@ -57,8 +57,9 @@ static int rl_read_client_id(rl_t *rl, redisContext *c, pl_error_t *err) {
  * [AUTH], CLIENT ID, CLIENT SETNAME (informational), SUBSCRIBE my channel,
  * my notify channel and (shared mode) the event channel, pipelined in one
  * round trip.  An exclusive waiter needs no broadcast: the script tells it
- * on its notify channel when it is the head or a pending writer, the only
- * times an event can admit it; a release can admit several readers, so
+ * on its notify channel when it is the head, or a pending writer behind a
+ * shared head: the only times an event can admit it (behind a writer head
+ * the head takes it); a release can admit several readers, so
  * shared waiters hear every event (DESIGN.md §5).
  */
 int pl__rl_sub_open(rl_t *rl, pl_error_t *err) {
