@@ -12,7 +12,7 @@ For each implementation, in the same run and against the same server:
 All timestamps are CLOCK_MONOTONIC (time.monotonic_ns in Python), comparable
 across processes.  Prints one line per measurement; --json for a JSON line.
 
-  measure_redis.py --port 56379 --ours build/conformance/redis/pl_redis_contender
+  measure_redis.py --port 56379 --ours build/conformance/contender/pl_redis_contender
                    [--portalocker conformance/adapters/portalocker_redis_contender.py]
                    [--rounds 20] [--bench-n 2000] [--json]
                    [--waiters N] [--open-args 'fair']
