@@ -81,7 +81,8 @@ static const char cli_help[] =
     "                               0 = to the end of the file and beyond)\n"
     "      --verbose                flock(1)'s messages; twice: also the\n"
     "                               backend, holder and probe verdict\n"
-    "      --backend NAME           flock, lockf or ofd\n"
+    "      --backend NAME           flock, lockf or ofd (Linux), flock or\n"
+    "                               lockf (BSD, macOS), lockfileex (Windows)\n"
     "                               (default: $PORTALOCK_BACKEND, else flock)\n"
     "      --check-interval S       polling interval where the kernel cannot "
     "wait\n"
@@ -249,6 +250,45 @@ static const cli_longopt_t cli_longopts[] = {
     {"version", CLI_NO_ARG, 'V'},
     {NULL, 0, 0}};
 
+void cli_backend_names(unsigned bits, const char *sep, const char *last,
+                       char *buf, size_t len) {
+    static const pl_backend_t all[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
+                                       PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
+    size_t i, k, n = 0, used = 0;
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        n += (bits & (1u << all[i])) != 0;
+    buf[0] = '\0';
+    for (i = 0, k = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        int w;
+        if (!(bits & (1u << all[i])))
+            continue;
+        w = snprintf(buf + used, len - used, "%s%s",
+                     k == 0      ? ""
+                     : k + 1 < n ? sep
+                                 : last,
+                     pl_backend_name(all[i]));
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+        k++;
+    }
+    if (used == 0)
+        snprintf(buf, len, "none");
+}
+
+const char *cli_backends_here(void) {
+    static char buf[64];
+    static const pl_backend_t all[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
+                                       PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
+    unsigned bits = 0;
+    size_t i;
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (pl_backend_available(all[i]))
+            bits |= 1u << all[i];
+    cli_backend_names(bits, ", ", " or ", buf, sizeof(buf));
+    return buf;
+}
+
 static int cli_set_backend(cli_args_t *a, pl_backend_t b, const char *name) {
     if (!pl_backend_available(b))
         return cli_usage_error("backend '%s' is not available on this "
@@ -341,8 +381,8 @@ static int cli_option(cli_args_t *a, int c, const cli_getopt_t *g) {
     case OPT_VERBOSE: a->verbose++; break;
     case OPT_BACKEND:
         if (pl_backend_from_name(arg, &b) != PL_OK || b == PL_BACKEND_DEFAULT)
-            return cli_usage_error(
-                "unknown backend '%s' (expected flock, lockf or ofd)", arg);
+            return cli_usage_error("unknown backend '%s' (expected %s)", arg,
+                                   cli_backends_here());
         return cli_set_backend(a, b, arg);
     case OPT_CHECK_INTERVAL:
         if (cli_parse_seconds(arg, &a->check_interval) != 0)

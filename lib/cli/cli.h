@@ -123,6 +123,15 @@ extern FILE *cli_parse_err, *cli_parse_out;
  */
 int cli_parse_args(cli_args_t *a, int argc, char **argv);
 
+/* The names of the backends in bits (1 << pl_backend_t), in a fixed
+ * order, separated by sep and, before the last one, by last; "none" for
+ * none. */
+void cli_backend_names(unsigned bits, const char *sep, const char *last,
+                       char *buf, size_t len);
+/* The backends available here, for messages: "flock, lockf or ofd" on
+ * Linux, "lockfileex" on Windows. */
+const char *cli_backends_here(void);
+
 /* Prints "NAME: <message>" and a hint to stderr; returns CLI_EX_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 

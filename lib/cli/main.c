@@ -104,9 +104,8 @@ static int cli_resolve_backend(cli_args_t *a) {
     }
     if (pl_backend_from_name(env, &b) != PL_OK || b == PL_BACKEND_DEFAULT) {
         fprintf(stderr,
-                "%s: PORTALOCK_BACKEND=%s: unknown backend (expected "
-                "flock, lockf or ofd)\n",
-                cli_progname, env);
+                "%s: PORTALOCK_BACKEND=%s: unknown backend (expected %s)\n",
+                cli_progname, env, cli_backends_here());
         return CLI_EX_USAGE;
     }
     if (!pl_backend_available(b)) {

@@ -14,24 +14,6 @@
 
 static const char cli_probe_usage[] = "Usage: portalock probe PATH [--json]\n";
 
-static void cli_backend_list(unsigned bits, char *buf, size_t len) {
-    static const pl_backend_t all[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
-                                       PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
-    size_t i, used = 0;
-    buf[0] = '\0';
-    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        if (bits & (1u << all[i])) {
-            int n = snprintf(buf + used, len - used, "%s%s",
-                             used > 0 ? " " : "", pl_backend_name(all[i]));
-            if (n < 0 || (size_t)n >= len - used)
-                break;
-            used += (size_t)n;
-        }
-    }
-    if (used == 0)
-        snprintf(buf, len, "none");
-}
-
 static const char *cli_tristate(int v, const char *yes, const char *no) {
     return v > 0 ? yes : v == 0 ? no : "unknown";
 }
@@ -62,8 +44,8 @@ static int cli_probe_print_json(const pl_probe_t *probe) {
 
 static void cli_probe_print_text(const char *path, const pl_probe_t *p) {
     char works[128], blocking[128];
-    cli_backend_list(p->backends_ok, works, sizeof(works));
-    cli_backend_list(p->blocking_ok, blocking, sizeof(blocking));
+    cli_backend_names(p->backends_ok, " ", " ", works, sizeof(works));
+    cli_backend_names(p->blocking_ok, " ", " ", blocking, sizeof(blocking));
     printf("path:       %s\n", path);
     printf("fstype:     %s (f_type 0x%llx)\n", p->fstype[0] ? p->fstype : "?",
            (unsigned long long)p->fs_magic);

@@ -197,6 +197,9 @@ check_rc "--backend fcntl (alias of lockf) accepted" 0 "$RC" "$ERR"
 run --backend bogus "$F" true
 check_rc "--backend bogus -> 64" 64 "$RC"
 check_grep "--backend bogus message" "unknown backend 'bogus'" "$ERR"
+if [ "$(uname -s)" = Linux ]; then
+    check_grep "--backend bogus lists Linux's backends" "(expected flock, lockf or ofd)" "$ERR"
+fi
 PORTALOCK_BACKEND=bogus run "$F" true
 check_rc "PORTALOCK_BACKEND=bogus -> 64" 64 "$RC"
 check_grep "PORTALOCK_BACKEND=bogus message" '^portalock: PORTALOCK_BACKEND=bogus: unknown backend' "$ERR"

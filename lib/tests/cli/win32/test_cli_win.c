@@ -591,6 +591,13 @@ static void check_usage(void) {
                  L"exit", L"0"));
     check_has("--backend flock message", err_text,
               "backend 'flock' is not available on this platform");
+    /* The list names what this platform has (it named flock, lockf and
+     * ofd here before). */
+    check_rc("--backend bogus -> 64", 64,
+             RUN(L"--backend", L"bogus", L"@S/x.lock", L"@self", L"--child",
+                 L"exit", L"0"));
+    check_has("--backend bogus lists this platform's backends", err_text,
+              "unknown backend 'bogus' (expected lockfileex)");
     check_rc("a directory cannot be locked -> 66", 66,
              RUN(L"@S/dir", L"@self", L"--child", L"exit", L"0"));
     check_has("directory message", err_text, "Is a directory");
