@@ -89,7 +89,7 @@ servers)
         n=200
         bash "$fs_sh" teardown samba-netns "$work" >/dev/null 2>&1
     fi
-    c=$build/conformance/pl_contender
+    c=$build/conformance/contender/pl_contender
     if [ -x "$c" ] && PL_BUILD_DIR=$build setup plfwd-2host; then
         d1=$(val dir) d2=$(val dir2)
         row "plfwd: two mounts on this host (same-host baseline)" --a "$c" --b "$c" \
@@ -98,13 +98,15 @@ servers)
             --path-a "$d1/l2.lock" --path-b "$d2/l2.lock" --death \
             --cut "$(val cut_b)" --uncut "$(val uncut_b)"
         bash "$fs_sh" teardown plfwd-2host "$work" >/dev/null 2>&1
+    elif [ ! -x "$c" ]; then
+        printf '| plfwd | — | not run: no conformance/contender/pl_contender in the build | | | | |\n' >>"$md"
     fi
     ;;
 hosts)
     hosts=${4:?A,B}
     dir=${5:?DIR}
     dir_b=${6:-$dir}
-    c=${PL_BENCH_CONTENDER:-$build/conformance/pl_contender}
+    c=${PL_BENCH_CONTENDER:-$build/conformance/contender/pl_contender}
     be=${PL_BENCH_BACKEND:-flock}
     on() { if [ "$1" = local ]; then echo "$c"; else echo "ssh -T -o BatchMode=yes $1 $c"; fi; }
     ha=${hosts%%,*} hb=${hosts#*,}

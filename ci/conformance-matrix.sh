@@ -44,7 +44,7 @@ if [ $do_build -eq 1 ]; then
         echo "conformance-matrix: plfwd not built (no libfuse3?): the plfwd kind will be skipped" >&2
 fi
 suite=$build/conformance/pl_conformance
-ours=$build/conformance/pl_contender
+ours=$build/conformance/contender/pl_contender
 [ -x "$suite" ] && [ -x "$ours" ] || { echo "conformance-matrix: $suite or $ours missing" >&2; exit 1; }
 py_contender="$python $root/conformance/adapters/portalocker_contender.py"
 py_version=$($python -c 'import portalocker; print(portalocker.__version__)' 2>/dev/null || echo "")

@@ -27,7 +27,8 @@ for t in stall_does_not_evict_holder stall_shorter_than_holder_deadline_keeps_lo
     forever_waiter_survives_restart_and_stall tokens_grow_across_crash_restart_with_rdb \
     queue_only_head_polls queue_dead_head_does_not_block queue_dead_head_does_not_block_fair \
     queued_waiter_times_out_and_leaves_queue fair_mode_grants_in_arrival_order \
-    fair_mode_reader_wait_is_bounded; do
+    fair_mode_reader_wait_is_bounded release_wakes_only_the_head \
+    release_skips_dead_queue_head release_skips_pending_writers_behind_writer_head; do
     ok=0
     r=1
     while [ $r -le "$ROUNDS" ]; do
