@@ -1288,67 +1288,122 @@ Test(redis_faults, queue_only_head_polls) {
     srv_kill(&s, SIGTERM);
 }
 
+/* ---- where a release goes: notify channels (issue 8 item 9) -------------
+ *
+ * A spy PSUBSCRIBEd to every notify channel pl:{NAME}:w:{<uuid>}:ev of a
+ * lock sees, in order, what the script sent to which waiter (a script
+ * publishes atomically, so a release's messages come before anything a
+ * woken waiter causes). */
+
+static redisContext *notify_spy(int port, const char *name) {
+    struct timeval tv = {10, 0};
+    redisContext *spy = raw_ok(port);
+    char pat[300];
+    redisReply *r;
+    snprintf(pat, sizeof(pat), "pl:{%s}:w:*", name);
+    redisSetTimeout(spy, tv);
+    r = redisCommand(spy, "PSUBSCRIBE %s", pat);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    return spy;
+}
+
+/* The spy's next message: chan and text (caller frees the reply). */
+static redisReply *spy_next(redisContext *spy, const char **chan,
+                            const char **text) {
+    redisReply *r = NULL;
+    cr_assert(redisGetReply(spy, (void **)&r) == REDIS_OK && r != NULL,
+              "no message on any notify channel within 10 s");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+    *chan = r->element[2]->str;
+    *text = r->element[3]->str;
+    return r;
+}
+
+/* Entry i of NAME's waiter queue (its holder channel) and the notify
+ * channel derived from it: pl:{NAME}:h:<uuid> -> pl:{NAME}:w:{<uuid>}:ev. */
+static void queue_entry(int port, const char *name, int i, char *hchan,
+                        char *note, size_t len) {
+    char key[300], pre[300], idx[16];
+    redisContext *c = raw_ok(port);
+    redisReply *r;
+    snprintf(key, sizeof(key), "pl:{%s}:queue", name);
+    snprintf(idx, sizeof(idx), "%d", i);
+    r = redisCommand(c, "LINDEX %s %s", key, idx);
+    redisFree(c);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
+              strlen(r->str) < len);
+    strcpy(hchan, r->str);
+    freeReplyObject(r);
+    snprintf(pre, sizeof(pre), "pl:{%s}:h:", name);
+    cr_assert(strncmp(hchan, pre, strlen(pre)) == 0, "entry %s", hchan);
+    snprintf(note, len, "pl:{%s}:w:{%s}:ev", name, hchan + strlen(pre));
+}
+
+/* n waiters queued behind a holder in this process: starts them, waits
+ * until all are queued. */
+static void start_queued(int port, const char *name,
+                         const pl_redis_options_t *o, pid_t *w, int n, int fd) {
+    char key[300];
+    int i;
+    snprintf(key, sizeof(key), "pl:{%s}:queue", name);
+    for (i = 0; i < n; i++) {
+        w[i] = waiter_child(name, o, 30, fd);
+        cr_assert(wait_int(port, "LLEN %s", key, i + 1, 10),
+                  "waiter %d did not queue", i);
+    }
+}
+
+/* The rest of the chain: want waiters get the lock in turn, each by a
+ * notification (15 s: liveness on a shared machine, not speed); returns
+ * when the first did. */
+static double finish_chain(pid_t *w, int n, int *fds, int want) {
+    double first;
+    int yes = read_verdicts(fds[0], want, 15, &first);
+    cr_expect(yes == want, "only %d of %d waiters got the lock", yes, want);
+    reap_all(w, n);
+    close(fds[0]);
+    close(fds[1]);
+    return first;
+}
+
 /* A release must reach the queue's head (and pending writers, shared
  * waiters), not every waiter: with 32 exclusive waiters on 2 cores, waking
  * all 32 to read one message put the head's handoff at ~2.6 ms
  * (bench/RESULTS.md; issue 8 item 9).  Exclusive waiters subscribe to no
  * broadcast channel; the script publishes "released" on the head's notify
- * channel pl:{NAME}:w:{<uuid>}:ev.  A spy subscribed to every notify
- * channel checks where it goes.  Before: every waiter subscribed to
- * pl:{NAME}:ev (NUMSUB 4) and nothing was sent to a waiter alone. */
+ * channel.  Before: every waiter subscribed to pl:{NAME}:ev (NUMSUB 4) and
+ * nothing was sent to a waiter alone. */
 Test(redis_faults, release_wakes_only_the_head) {
     srv_t s = {0};
     pl_redis_options_t o;
     pl_lock_t *r0;
     redisContext *spy;
     redisReply *r;
+    const char *chan, *text;
     char head[400], want[440];
-    int fds[2], i, yes;
+    int fds[2];
     pid_t w[4] = {0};
-    double first;
-    struct timeval tv = {10, 0};
 
     srv_start(&s, save_none);
     o = opts(s.port);
     cr_assert(pl_redis_lock_open(&r0, "wake", &o) == PL_OK);
     cr_assert(pl_lock_acquire(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
     cr_assert(pipe(fds) == 0);
-    for (i = 0; i < 4; i++)
-        w[i] = waiter_child("wake", &o, 30, fds[1]);
-    cr_assert(wait_int(s.port, "LLEN %s", "pl:{wake}:queue", 4, 10),
-              "the waiters did not queue");
+    start_queued(s.port, "wake", &o, w, 4, fds[1]);
     cr_expect(int1(s.port, "PUBSUB NUMSUB %s", "pl:{wake}:ev") == 0,
               "exclusive waiters (or the holder) listen to every event");
-    r = cmd1(s.port, "LINDEX %s 0", "pl:{wake}:queue");
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
-              strlen(r->str) < sizeof(head));
-    strcpy(head, r->str);
-    freeReplyObject(r);
-    /* pl:{wake}:h:<uuid> -> pl:{wake}:w:{<uuid>}:ev */
-    cr_assert(strncmp(head, "pl:{wake}:h:", 12) == 0, "head %s", head);
-    snprintf(want, sizeof(want), "pl:{wake}:w:{%s}:ev", head + 12);
-    spy = raw_ok(s.port);
-    redisSetTimeout(spy, tv);
-    r = redisCommand(spy, "PSUBSCRIBE %s", "pl:{wake}:w:*");
-    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
-    freeReplyObject(r);
+    queue_entry(s.port, "wake", 0, head, want, sizeof(head));
+    spy = notify_spy(s.port, "wake");
     cr_assert(pl_lock_release(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
     /* the release itself: one message, to the head alone */
-    cr_assert(redisGetReply(spy, (void **)&r) == REDIS_OK && r != NULL,
-              "no notify channel got the release");
-    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
-    cr_expect(strcmp(r->element[2]->str, want) == 0 &&
-                  strcmp(r->element[3]->str, "released") == 0,
-              "the release went to %s (%s), not the head's %s",
-              r->element[2]->str, r->element[3]->str, want);
+    r = spy_next(spy, &chan, &text);
+    cr_expect(strcmp(chan, want) == 0 && strcmp(text, "released") == 0,
+              "the release went to %s (%s), not the head's %s", chan, text,
+              want);
     freeReplyObject(r);
     redisFree(spy);
-    /* and the chain goes on by notification: each winner releases */
-    yes = read_verdicts(fds[0], 4, 15, &first);
-    cr_expect(yes == 4, "only %d of 4 waiters got the lock", yes);
-    reap_all(w, 4);
-    close(fds[0]);
-    close(fds[1]);
+    finish_chain(w, 4, fds, 4);
     pl_lock_close(r0);
     srv_kill(&s, SIGTERM);
 }
@@ -1359,19 +1414,17 @@ Test(redis_faults, release_wakes_only_the_head) {
  * writer in on the same terms): it used to go to every pending writer
  * too, so after one reader all later handoffs woke every writer (32
  * writers: p50 2.0-2.2 ms against 0.7-0.9 behind a writer).  The spy sees
- * the release's messages first (a script publishes atomically): one
- * "released" to the head, then the head's grant ("head <next>").  Before:
- * "released" to the head, then again to each pending writer. */
+ * one "released" to the head, then the head's grant ("head <next>").
+ * Before: "released" to the head, then again to each pending writer. */
 Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
     srv_t s = {0};
     pl_redis_options_t o;
     pl_lock_t *r0;
     redisContext *spy;
     redisReply *r;
-    int fds[2], i, yes;
+    const char *chan, *text;
+    int fds[2];
     pid_t w[4] = {0};
-    double first;
-    struct timeval tv = {10, 0};
 
     srv_start(&s, save_none);
     o = opts(s.port);
@@ -1380,38 +1433,22 @@ Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
     o.shared = 0;
     cr_assert(pl_lock_acquire(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
     cr_assert(pipe(fds) == 0);
-    for (i = 0; i < 4; i++)
-        w[i] = waiter_child("pend", &o, 30, fds[1]);
-    cr_assert(wait_int(s.port, "LLEN %s", "pl:{pend}:queue", 4, 10),
-              "the writers did not queue");
+    start_queued(s.port, "pend", &o, w, 4, fds[1]);
     cr_assert(wait_int(s.port, "HLEN %s", "pl:{pend}:pending", 4, 10),
               "the writers are not pending writers");
-    spy = raw_ok(s.port);
-    redisSetTimeout(spy, tv);
-    r = redisCommand(spy, "PSUBSCRIBE %s", "pl:{pend}:w:*");
-    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
-    freeReplyObject(r);
+    spy = notify_spy(s.port, "pend");
     cr_assert(pl_lock_release(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
-    for (i = 0; i < 2; i++) {
-        cr_assert(redisGetReply(spy, (void **)&r) == REDIS_OK && r != NULL,
-                  "message %d did not come", i + 1);
-        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
-        if (i == 0)
-            cr_expect(strcmp(r->element[3]->str, "released") == 0,
-                      "first message: %s", r->element[3]->str);
-        else
-            cr_expect(strncmp(r->element[3]->str, "head ", 5) == 0,
-                      "after the head's \"released\" came \"%s\" on %s: the "
-                      "release woke more writers than the head",
-                      r->element[3]->str, r->element[2]->str);
-        freeReplyObject(r);
-    }
+    r = spy_next(spy, &chan, &text);
+    cr_expect(strcmp(text, "released") == 0, "first message: %s", text);
+    freeReplyObject(r);
+    r = spy_next(spy, &chan, &text);
+    cr_expect(strncmp(text, "head ", 5) == 0,
+              "after the head's \"released\" came \"%s\" on %s: the "
+              "release woke more writers than the head",
+              text, chan);
+    freeReplyObject(r);
     redisFree(spy);
-    yes = read_verdicts(fds[0], 4, 15, &first);
-    cr_expect(yes == 4, "only %d of 4 writers got the lock", yes);
-    reap_all(w, 4);
-    close(fds[0]);
-    close(fds[1]);
+    finish_chain(w, 4, fds, 4);
     pl_lock_close(r0);
     srv_kill(&s, SIGTERM);
 }
@@ -1420,11 +1457,9 @@ Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
  * the holder holds; then the holder releases.  The release must reach the
  * live waiter behind the dead head, which can take the lock now, not the
  * dead head's notify channel: otherwise the live one sleeps until its 1 s
- * re-check (measured: 0.92 s for a handoff that takes ~1 ms).  A spy
- * subscribed to every notify channel checks where the release goes.  The
- * name has a space, braces, ":h:<hex>" and ":ev" in it: the script derives
- * the notify channel from the holder channel by pattern.  15 s for the
- * grant: liveness on a shared machine, not speed. */
+ * re-check (measured: 0.92 s for a handoff that takes ~1 ms).  The name
+ * has a space, braces, ":h:<hex>" and ":ev" in it: the script derives the
+ * notify channel from the holder channel by pattern. */
 Test(redis_faults, release_skips_dead_queue_head) {
     static const char name[] = "dh :h:ab}{:ev";
     srv_t s = {0};
@@ -1432,69 +1467,40 @@ Test(redis_faults, release_skips_dead_queue_head) {
     pl_lock_t *h;
     redisContext *spy;
     redisReply *r;
-    char key[64], hpre[64], dead[400], live[400], want[440], pat[64];
-    int fds[2], i, yes;
+    const char *chan, *text;
+    char dead[400], live[400], want[440];
+    int fds[2], i;
     pid_t w[2] = {0};
-    double first, t0;
-    struct timeval tv = {10, 0};
+    double t0, first;
 
     srv_start(&s, save_none);
     o = opts(s.port);
-    snprintf(key, sizeof(key), "pl:{%s}:queue", name);
     cr_assert(pl_redis_lock_open(&h, name, &o) == PL_OK);
     cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
     cr_assert(pipe(fds) == 0);
-    w[0] = waiter_child(name, &o, 30, fds[1]);
-    cr_assert(wait_int(s.port, "LLEN %s", key, 1, 10), "no first waiter");
-    w[1] = waiter_child(name, &o, 30, fds[1]);
-    cr_assert(wait_int(s.port, "LLEN %s", key, 2, 10), "no second waiter");
-    r = cmd1(s.port, "LINDEX %s 0", key);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
-              strlen(r->str) < sizeof(dead));
-    strcpy(dead, r->str);
-    freeReplyObject(r);
-    r = cmd1(s.port, "LINDEX %s 1", key);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
-              strlen(r->str) < sizeof(live));
-    strcpy(live, r->str);
-    freeReplyObject(r);
-    /* pl:{NAME}:h:<uuid> -> pl:{NAME}:w:{<uuid>}:ev */
-    snprintf(hpre, sizeof(hpre), "pl:{%s}:h:", name);
-    cr_assert(strncmp(live, hpre, strlen(hpre)) == 0, "waiter %s", live);
-    snprintf(want, sizeof(want), "pl:{%s}:w:{%s}:ev", name,
-             live + strlen(hpre));
+    start_queued(s.port, name, &o, w, 2, fds[1]);
+    queue_entry(s.port, name, 0, dead, want, sizeof(dead));
+    queue_entry(s.port, name, 1, live, want, sizeof(live));
     reap(w[0]); /* the head dies; its connection ends, nobody polls */
     w[0] = 0;
     for (i = 0; i < 250 && int1(s.port, "PUBSUB NUMSUB %s", dead) != 0; i++)
         nap(0.02);
     cr_assert(int1(s.port, "PUBSUB NUMSUB %s", dead) == 0,
               "the dead head's channel is still subscribed");
-    spy = raw_ok(s.port);
-    redisSetTimeout(spy, tv);
-    snprintf(pat, sizeof(pat), "pl:{%s}:w:*", name);
-    r = redisCommand(spy, "PSUBSCRIBE %s", pat);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
-    freeReplyObject(r);
+    spy = notify_spy(s.port, name);
     t0 = now_s();
     cr_assert(pl_lock_release(h) == PL_OK, "%s", pl_lock_errmsg(h));
-    cr_assert(redisGetReply(spy, (void **)&r) == REDIS_OK && r != NULL,
-              "no notify channel got the release");
-    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
-    cr_expect(strcmp(r->element[2]->str, want) == 0 &&
-                  strcmp(r->element[3]->str, "released") == 0,
-              "the release went to %s (%s), not the live waiter's %s",
-              r->element[2]->str, r->element[3]->str, want);
+    r = spy_next(spy, &chan, &text);
+    cr_expect(strcmp(chan, want) == 0 && strcmp(text, "released") == 0,
+              "the release went to %s (%s), not the live waiter's %s", chan,
+              text, want);
     freeReplyObject(r);
     redisFree(spy);
-    yes = read_verdicts(fds[0], 1, 15, &first);
+    first = finish_chain(w, 2, fds, 1);
     fprintf(stderr,
             "[redis_faults] release behind a dead head: granted after %.3f "
             "s\n",
             first > 0 ? first - t0 : -1.0);
-    cr_expect(yes == 1, "the waiter behind the dead head did not get the lock");
-    reap_all(w, 2);
-    close(fds[0]);
-    close(fds[1]);
     pl_lock_close(h);
     srv_kill(&s, SIGTERM);
 }
