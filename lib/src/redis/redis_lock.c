@@ -160,8 +160,6 @@ static int rl_wait_step(rl_t *rl, rl_wait_t *w, pl_error_t *err) {
     if (!w->forever && end > w->deadline)
         end = w->deadline;
     rl->woken = 0;
-    /* a pending writer too: the readers it waits for publish releases */
-    rl->wake_all = w->head || rl->shared || w->maybe_pending;
     do {
         double hb = w->head ? rl->hb_every : rl_waiter_hb(rl), until = end;
         if (rl->hb_sent == 0 && now - rl->hb_ok >= hb &&

@@ -144,8 +144,9 @@ typedef struct rl {
      * connection after hb_sent); hb_sent 0 = none outstanding */
     double hb_sent, hb_ok, hb_every, deadline;
     /* a message that concerns this waiter arrived (anything on its notify
-     * channel; on the event channel, every event when wake_all) */
-    int woken, wake_all;
+     * channel; on the event channel, which only shared waiters hear, every
+     * event) */
+    int woken;
     /* the watcher's liveness probe (sub.c): a connection of its own on
      * which it asks CLIENT LIST ID <cid> when a heartbeat answer is late;
      * opened by the watcher thread when first needed, closed at release */

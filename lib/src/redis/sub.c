@@ -132,11 +132,12 @@ int pl__rl_heartbeat(rl_t *rl, double now, pl_error_t *err) {
  * Anything published on our own channel is ignored (no one can make us do
  * work or look dead by publishing there).  A message on our notify channel
  * wakes us (the script sends there only what concerns us: at worst a
- * forged one costs a script run).  A message on the event channel (only
- * shared waiters subscribe) wakes a waiter for which every event counts
- * (wake_all), except "head <channel>" naming another waiter (sent there by
- * earlier versions).  A holder ignores them all. */
+ * forged one costs a script run).  Only shared waiters subscribe to the
+ * event channel, and every event there concerns them, except "head
+ * <channel>" naming another waiter (sent there by earlier versions).  A
+ * holder ignores them all. */
 static void rl_on_reply(rl_t *rl, const redisReply *r) {
+    const char *ch, *m;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         !PL__REPLY_IS(r->element[0], REDIS_REPLY_STRING))
         return;
@@ -145,21 +146,19 @@ static void rl_on_reply(rl_t *rl, const redisReply *r) {
         if (rl->hb_sent > rl->hb_ok)
             rl->hb_ok = rl->hb_sent;
         rl->hb_sent = 0;
-    } else if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0 &&
-               PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) &&
-               PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) &&
-               strcmp(r->element[1]->str, rl->note_chan) == 0) {
-        rl->woken = 1;
-    } else if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0 &&
-               PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) &&
-               PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING) &&
-               strcmp(r->element[1]->str, rl->ev_chan) == 0) {
-        const char *m = r->element[2]->str;
-        if (strncmp(m, "head ", 5) == 0)
-            rl->woken |= strcmp(m + 5, rl->my_chan) == 0;
-        else
-            rl->woken |= rl->wake_all;
+        return;
     }
+    if (r->elements != 3 || strcmp(r->element[0]->str, "message") != 0 ||
+        !PL__REPLY_IS(r->element[1], REDIS_REPLY_STRING) ||
+        !PL__REPLY_IS(r->element[2], REDIS_REPLY_STRING))
+        return;
+    ch = r->element[1]->str;
+    m = r->element[2]->str;
+    if (strcmp(ch, rl->note_chan) == 0)
+        rl->woken = 1;
+    else if (strcmp(ch, rl->ev_chan) == 0)
+        rl->woken |=
+            strncmp(m, "head ", 5) != 0 || strcmp(m + 5, rl->my_chan) == 0;
 }
 
 /* Handles every reply already buffered on the sub connection. */
