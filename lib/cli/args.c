@@ -250,23 +250,26 @@ static const cli_longopt_t cli_longopts[] = {
     {"version", CLI_NO_ARG, 'V'},
     {NULL, 0, 0}};
 
+/* Every backend, in the order messages name them. */
+static const pl_backend_t cli_all_backends[] = {
+    PL_BACKEND_FLOCK, PL_BACKEND_LOCKF, PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
+#define CLI_NBACKENDS (sizeof(cli_all_backends) / sizeof(cli_all_backends[0]))
+
 void cli_backend_names(unsigned bits, const char *sep, const char *last,
                        char *buf, size_t len) {
-    static const pl_backend_t all[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
-                                       PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
-    size_t i, k, n = 0, used = 0;
-    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        n += (bits & (1u << all[i])) != 0;
+    size_t i, k = 0, n = 0, used = 0;
+    for (i = 0; i < CLI_NBACKENDS; i++)
+        n += (bits & (1u << cli_all_backends[i])) != 0;
     buf[0] = '\0';
-    for (i = 0, k = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    for (i = 0; i < CLI_NBACKENDS; i++) {
         int w;
-        if (!(bits & (1u << all[i])))
+        if (!(bits & (1u << cli_all_backends[i])))
             continue;
         w = snprintf(buf + used, len - used, "%s%s",
                      k == 0      ? ""
                      : k + 1 < n ? sep
                                  : last,
-                     pl_backend_name(all[i]));
+                     pl_backend_name(cli_all_backends[i]));
         if (w < 0 || (size_t)w >= len - used)
             break;
         used += (size_t)w;
@@ -278,13 +281,11 @@ void cli_backend_names(unsigned bits, const char *sep, const char *last,
 
 const char *cli_backends_here(void) {
     static char buf[64];
-    static const pl_backend_t all[] = {PL_BACKEND_FLOCK, PL_BACKEND_LOCKF,
-                                       PL_BACKEND_OFD, PL_BACKEND_LOCKFILEEX};
     unsigned bits = 0;
     size_t i;
-    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (pl_backend_available(all[i]))
-            bits |= 1u << all[i];
+    for (i = 0; i < CLI_NBACKENDS; i++)
+        if (pl_backend_available(cli_all_backends[i]))
+            bits |= 1u << cli_all_backends[i];
     cli_backend_names(bits, ", ", " or ", buf, sizeof(buf));
     return buf;
 }
