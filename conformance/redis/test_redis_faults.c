@@ -1340,30 +1340,50 @@ static void queue_entry(int port, const char *name, int i, char *hchan,
     snprintf(note, len, "pl:{%s}:w:{%s}:ev", name, hchan + strlen(pre));
 }
 
-/* n waiters queued behind a holder in this process: starts them, waits
- * until all are queued. */
-static void start_queued(int port, const char *name,
-                         const pl_redis_options_t *o, pid_t *w, int n, int fd) {
+/* A holder in this process (shared or exclusive) on its own server, and n
+ * exclusive waiters queued behind it in arrival order. */
+typedef struct {
+    srv_t s;
+    pl_lock_t *holder;
+    pid_t w[4];
+    int n, fds[2];
+} queue_case_t;
+
+static void queue_case_start(queue_case_t *q, const char *name,
+                             int shared_holder, int n) {
+    pl_redis_options_t o;
     char key[300];
     int i;
+    memset(q, 0, sizeof(*q));
+    srv_start(&q->s, save_none);
+    o = opts(q->s.port);
+    o.shared = shared_holder;
+    cr_assert(pl_redis_lock_open(&q->holder, name, &o) == PL_OK);
+    cr_assert(pl_lock_acquire(q->holder) == PL_OK, "%s",
+              pl_lock_errmsg(q->holder));
+    o.shared = 0;
+    cr_assert(pipe(q->fds) == 0);
+    q->n = n;
     snprintf(key, sizeof(key), "pl:{%s}:queue", name);
     for (i = 0; i < n; i++) {
-        w[i] = waiter_child(name, o, 30, fd);
-        cr_assert(wait_int(port, "LLEN %s", key, i + 1, 10),
+        q->w[i] = waiter_child(name, &o, 30, q->fds[1]);
+        cr_assert(wait_int(q->s.port, "LLEN %s", key, i + 1, 10),
                   "waiter %d did not queue", i);
     }
 }
 
 /* The rest of the chain: want waiters get the lock in turn, each by a
- * notification (15 s: liveness on a shared machine, not speed); returns
- * when the first did. */
-static double finish_chain(pid_t *w, int n, int *fds, int want) {
+ * notification (15 s: liveness on a shared machine, not speed); then
+ * everything stops.  Returns when the first got it. */
+static double queue_case_end(queue_case_t *q, int want) {
     double first;
-    int yes = read_verdicts(fds[0], want, 15, &first);
+    int yes = read_verdicts(q->fds[0], want, 15, &first);
     cr_expect(yes == want, "only %d of %d waiters got the lock", yes, want);
-    reap_all(w, n);
-    close(fds[0]);
-    close(fds[1]);
+    reap_all(q->w, q->n);
+    close(q->fds[0]);
+    close(q->fds[1]);
+    pl_lock_close(q->holder);
+    srv_kill(&q->s, SIGTERM);
     return first;
 }
 
@@ -1375,27 +1395,19 @@ static double finish_chain(pid_t *w, int n, int *fds, int want) {
  * channel.  Before: every waiter subscribed to pl:{NAME}:ev (NUMSUB 4) and
  * nothing was sent to a waiter alone. */
 Test(redis_faults, release_wakes_only_the_head) {
-    srv_t s = {0};
-    pl_redis_options_t o;
-    pl_lock_t *r0;
+    queue_case_t q;
     redisContext *spy;
     redisReply *r;
     const char *chan, *text;
     char head[400], want[440];
-    int fds[2];
-    pid_t w[4] = {0};
 
-    srv_start(&s, save_none);
-    o = opts(s.port);
-    cr_assert(pl_redis_lock_open(&r0, "wake", &o) == PL_OK);
-    cr_assert(pl_lock_acquire(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
-    cr_assert(pipe(fds) == 0);
-    start_queued(s.port, "wake", &o, w, 4, fds[1]);
-    cr_expect(int1(s.port, "PUBSUB NUMSUB %s", "pl:{wake}:ev") == 0,
+    queue_case_start(&q, "wake", 0, 4);
+    cr_expect(int1(q.s.port, "PUBSUB NUMSUB %s", "pl:{wake}:ev") == 0,
               "exclusive waiters (or the holder) listen to every event");
-    queue_entry(s.port, "wake", 0, head, want, sizeof(head));
-    spy = notify_spy(s.port, "wake");
-    cr_assert(pl_lock_release(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
+    queue_entry(q.s.port, "wake", 0, head, want, sizeof(head));
+    spy = notify_spy(q.s.port, "wake");
+    cr_assert(pl_lock_release(q.holder) == PL_OK, "%s",
+              pl_lock_errmsg(q.holder));
     /* the release itself: one message, to the head alone */
     r = spy_next(spy, &chan, &text);
     cr_expect(strcmp(chan, want) == 0 && strcmp(text, "released") == 0,
@@ -1403,9 +1415,7 @@ Test(redis_faults, release_wakes_only_the_head) {
               want);
     freeReplyObject(r);
     redisFree(spy);
-    finish_chain(w, 4, fds, 4);
-    pl_lock_close(r0);
-    srv_kill(&s, SIGTERM);
+    queue_case_end(&q, 4);
 }
 
 /* Writers that queued while a reader held are pending writers until each
@@ -1417,27 +1427,17 @@ Test(redis_faults, release_wakes_only_the_head) {
  * one "released" to the head, then the head's grant ("head <next>").
  * Before: "released" to the head, then again to each pending writer. */
 Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
-    srv_t s = {0};
-    pl_redis_options_t o;
-    pl_lock_t *r0;
+    queue_case_t q;
     redisContext *spy;
     redisReply *r;
     const char *chan, *text;
-    int fds[2];
-    pid_t w[4] = {0};
 
-    srv_start(&s, save_none);
-    o = opts(s.port);
-    o.shared = 1;
-    cr_assert(pl_redis_lock_open(&r0, "pend", &o) == PL_OK);
-    o.shared = 0;
-    cr_assert(pl_lock_acquire(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
-    cr_assert(pipe(fds) == 0);
-    start_queued(s.port, "pend", &o, w, 4, fds[1]);
-    cr_assert(wait_int(s.port, "HLEN %s", "pl:{pend}:pending", 4, 10),
+    queue_case_start(&q, "pend", 1, 4);
+    cr_assert(wait_int(q.s.port, "HLEN %s", "pl:{pend}:pending", 4, 10),
               "the writers are not pending writers");
-    spy = notify_spy(s.port, "pend");
-    cr_assert(pl_lock_release(r0) == PL_OK, "%s", pl_lock_errmsg(r0));
+    spy = notify_spy(q.s.port, "pend");
+    cr_assert(pl_lock_release(q.holder) == PL_OK, "%s",
+              pl_lock_errmsg(q.holder));
     r = spy_next(spy, &chan, &text);
     cr_expect(strcmp(text, "released") == 0, "first message: %s", text);
     freeReplyObject(r);
@@ -1448,9 +1448,7 @@ Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
               text, chan);
     freeReplyObject(r);
     redisFree(spy);
-    finish_chain(w, 4, fds, 4);
-    pl_lock_close(r0);
-    srv_kill(&s, SIGTERM);
+    queue_case_end(&q, 4);
 }
 
 /* The queue's head is SIGKILLed (a waiting CLI stopped by a signal) while
@@ -1462,47 +1460,38 @@ Test(redis_faults, release_skips_pending_writers_behind_writer_head) {
  * notify channel from the holder channel by pattern. */
 Test(redis_faults, release_skips_dead_queue_head) {
     static const char name[] = "dh :h:ab}{:ev";
-    srv_t s = {0};
-    pl_redis_options_t o;
-    pl_lock_t *h;
+    queue_case_t q;
     redisContext *spy;
     redisReply *r;
     const char *chan, *text;
     char dead[400], live[400], want[440];
-    int fds[2], i;
-    pid_t w[2] = {0};
+    int i;
     double t0, first;
 
-    srv_start(&s, save_none);
-    o = opts(s.port);
-    cr_assert(pl_redis_lock_open(&h, name, &o) == PL_OK);
-    cr_assert(pl_lock_acquire(h) == PL_OK, "%s", pl_lock_errmsg(h));
-    cr_assert(pipe(fds) == 0);
-    start_queued(s.port, name, &o, w, 2, fds[1]);
-    queue_entry(s.port, name, 0, dead, want, sizeof(dead));
-    queue_entry(s.port, name, 1, live, want, sizeof(live));
-    reap(w[0]); /* the head dies; its connection ends, nobody polls */
-    w[0] = 0;
-    for (i = 0; i < 250 && int1(s.port, "PUBSUB NUMSUB %s", dead) != 0; i++)
+    queue_case_start(&q, name, 0, 2);
+    queue_entry(q.s.port, name, 0, dead, want, sizeof(dead));
+    queue_entry(q.s.port, name, 1, live, want, sizeof(live));
+    reap(q.w[0]); /* the head dies; its connection ends, nobody polls */
+    q.w[0] = 0;
+    for (i = 0; i < 250 && int1(q.s.port, "PUBSUB NUMSUB %s", dead) != 0; i++)
         nap(0.02);
-    cr_assert(int1(s.port, "PUBSUB NUMSUB %s", dead) == 0,
+    cr_assert(int1(q.s.port, "PUBSUB NUMSUB %s", dead) == 0,
               "the dead head's channel is still subscribed");
-    spy = notify_spy(s.port, name);
+    spy = notify_spy(q.s.port, name);
     t0 = now_s();
-    cr_assert(pl_lock_release(h) == PL_OK, "%s", pl_lock_errmsg(h));
+    cr_assert(pl_lock_release(q.holder) == PL_OK, "%s",
+              pl_lock_errmsg(q.holder));
     r = spy_next(spy, &chan, &text);
     cr_expect(strcmp(chan, want) == 0 && strcmp(text, "released") == 0,
               "the release went to %s (%s), not the live waiter's %s", chan,
               text, want);
     freeReplyObject(r);
     redisFree(spy);
-    first = finish_chain(w, 2, fds, 1);
+    first = queue_case_end(&q, 1);
     fprintf(stderr,
             "[redis_faults] release behind a dead head: granted after %.3f "
             "s\n",
             first > 0 ? first - t0 : -1.0);
-    pl_lock_close(h);
-    srv_kill(&s, SIGTERM);
 }
 
 /* The queue's head is SIGKILLed, then the holder: the others must not
