@@ -8,6 +8,13 @@
  * ITIMER_REAL whose SIGALRM handler is installed without SA_RESTART, so the
  * blocked F_*SETLKW returns EINTR at the deadline; the CLI owns its process
  * and its signals, the library never does this.  POSIX only.
+ *
+ * The deadline may strike before the call is entered (a -w of a few
+ * microseconds, or a forwarded signal's EINTR just before it): the handler
+ * only sets a flag, which the blocked call never sees.  So the timer keeps
+ * firing every CLI_RANGE_RETRY_US until disarmed, and once the flag is set
+ * the loop makes one last non-blocking attempt (the range may have been
+ * granted at that instant) instead of blocking again.
  */
 #include "../cli.h"
 
@@ -29,6 +36,8 @@
 # define CLI_OFD_SETLK  F_SETLK
 # define CLI_OFD_SETLKW F_SETLKW
 #endif
+
+#define CLI_RANGE_RETRY_US 10000
 
 static volatile sig_atomic_t cli_range_expired;
 
@@ -69,6 +78,7 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
                 (suseconds_t)((timeout - (double)it.it_value.tv_sec) * 1e6);
             if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
                 it.it_value.tv_usec = 1;
+            it.it_interval.tv_usec = CLI_RANGE_RETRY_US;
             cli_range_expired = 0;
             sigaction(SIGALRM, &sa, &old_sa);
             if (setitimer(ITIMER_REAL, &it, &old_it) != 0) {
@@ -79,14 +89,17 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
             armed = 1;
         }
     }
-    while (fcntl((int)fd, cmd, &fl) != 0) {
-        int e = errno;
-        if (e == EINTR && !cli_range_expired)
-            continue;
+    for (;;) {
+        int e;
+        if (armed && cli_range_expired)
+            cmd = ofd ? CLI_OFD_SETLK : F_SETLK; /* the last attempt */
+        if (fcntl((int)fd, cmd, &fl) == 0)
+            break;
+        e = errno;
         if (e == EINTR)
-            rc = PL_ETIMEDOUT;
-        else if (e == EAGAIN || e == EACCES)
-            rc = PL_ELOCKED; /* POSIX allows either for a conflict */
+            continue; /* the deadline, or another signal: looked at above */
+        if (e == EAGAIN || e == EACCES) /* POSIX allows either */
+            rc = armed ? PL_ETIMEDOUT : PL_ELOCKED;
         else {
             rc = PL_EOS;
             *os_error = e;
