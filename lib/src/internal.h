@@ -77,10 +77,12 @@ typedef struct pl__wait pl__wait_t;
 #define PL__IDLE      0
 #define PL__ACQUIRING 1 /* a thread is in pl_lock_acquire* */
 #define PL__CLOSING   2 /* pl_lock_close is freeing it */
+#define PL__STARTING  3 /* pl_lock_acquire* is claiming it */
 
 struct pl_lock {
     const pl__lock_ops_t *ops;
-    atomic_int state;        /* PL__IDLE, PL__ACQUIRING, PL__CLOSING */
+    atomic_int state;        /* PL__IDLE, PL__ACQUIRING, PL__CLOSING,
+                                PL__STARTING */
     pl__wait_t *wait;        /* token for pl_lock_interrupt */
     char *path;              /* file path, or Redis channel */
     pl_lock_options_t opts;  /* resolved: no PL_UNSET, no -1 left */

@@ -113,12 +113,17 @@ int pl_lock_acquire_with(pl_lock_t *lock, double timeout, double check_interval,
 
     if (lock == NULL)
         return PL_EINVAL;
-    /* Forget interrupts aimed at earlier waits, then become visible to
-     * pl_lock_interrupt and pl_lock_close (in that order: an interrupt that
-     * sees PL__ACQUIRING is never wiped). */
-    pl__os_wait_reset(lock->wait);
-    if (!atomic_compare_exchange_strong(&lock->state, &idle, PL__ACQUIRING))
+    /* Claim the object (PL__STARTING: pl_lock_close is refused, an
+     * interrupt does nothing yet), forget interrupts aimed at earlier
+     * waits, then become visible to pl_lock_interrupt (in that order: an
+     * interrupt that sees PL__ACQUIRING is never wiped).  The word is reset
+     * only once the object is ours: a busy object's word belongs to the
+     * thread waiting on it, and wiping it lost that wait's interrupt (and
+     * its helper's "done"), leaving it asleep until its deadline. */
+    if (!atomic_compare_exchange_strong(&lock->state, &idle, PL__STARTING))
         return PL_EBUSY; /* no message: another thread owns the buffer */
+    pl__os_wait_reset(lock->wait);
+    atomic_store(&lock->state, PL__ACQUIRING);
     old = pl__os_cancel_defer();
     rc = acquire(lock, timeout, check_interval, fail_when_locked);
     pl__os_cancel_restore(old);

@@ -325,6 +325,51 @@ Test(wait, close_during_a_wait_is_ebusy) {
     cr_expect(eq(int, plt_holder_finish(&h), PL_OK));
 }
 
+/*
+ * A second acquire on an object that another thread is waiting on gets
+ * PL_EBUSY and must change nothing.  It used to clear the object's wait
+ * word before finding out that the object was busy, wiping an interrupt
+ * posted a moment earlier (and, in the helper mode, the helper's "done"):
+ * "interrupt, then try to take the object" left the waiter asleep until its
+ * deadline, forever for a forever wait.  The waiter here waits 3 s at most,
+ * so a lost interrupt shows as PL_ETIMEDOUT after 3 s, not as a hang; an
+ * honoured one ends the wait at once ("2 s" leaves room for a loaded
+ * machine).  10 rounds: the waiter must be woken before the second acquire
+ * runs to escape, which happens now and then.
+ */
+static void interrupt_then_second_acquire(void) {
+    const char *p = plt_path("second.lock");
+    plt_fd_hold_t fh;
+    plt_holder_t h;
+    hold(&h, &fh, p, PL_BACKEND_FLOCK, PL_EXCLUSIVE);
+    pl_lock_t *lock = open_lock(p, PL_BACKEND_FLOCK);
+    for (int i = 0; i < 10; i++) {
+        waiter_arg_t a = {lock, 3.0, 0, 1};
+        pthread_t t;
+        cr_assert(eq(
+            int, pthread_create(&t, NULL, acquire_then_cancel_point, &a), 0));
+        wait_started(&a);
+        double t0 = plt_now();
+        pl_lock_interrupt(lock);
+        int rc2 = pl_lock_acquire_with(lock, 0, PL_UNSET, 0);
+        pthread_join(t, NULL);
+        double dt = plt_now() - t0;
+        cr_expect(eq(int, rc2, PL_EBUSY), "round %d: second acquire: %s", i,
+                  pl_err_name(rc2));
+        cr_assert(eq(int, a.rc, PL_EINTR),
+                  "round %d: the interrupted wait gave %s after %.3f s", i,
+                  pl_err_name(a.rc), dt);
+        cr_assert(lt(dbl, dt, 2.0), "round %d: the interrupt took %.3f s", i,
+                  dt);
+    }
+    cr_expect(eq(int, pl_lock_close(lock), PL_OK));
+    cr_expect(eq(int, plt_holder_finish(&h), PL_OK));
+}
+
+Test(wait, busy_second_acquire_keeps_the_interrupt) {
+    interrupt_then_second_acquire();
+}
+
 /* ---- the opt-in wait signal (issue 12) ----------------------------------- */
 
 static void use_signal(int signo) {
@@ -507,6 +552,11 @@ Test(wait, signal_mode_with_the_signal_blocked_still_times_out) {
 Test(wait, signal_mode_interrupt_ends_a_forever_wait) {
     use_signal(SIGUSR2);
     interrupt_ends_forever_wait();
+}
+
+Test(wait, signal_mode_busy_second_acquire_keeps_the_interrupt) {
+    use_signal(SIGUSR2);
+    interrupt_then_second_acquire();
 }
 
 /*
