@@ -163,11 +163,15 @@ extern const char cli_path_seps[];
  * First thing in main.  POSIX: records which descriptors are open (cli_run
  * later marks close-on-exec every descriptor opened since, so that nothing
  * the library opened without FD_CLOEXEC, e.g. hiredis sockets, leaks into
- * the command) and makes the library's timed waits block in this thread
- * (SIGALRM).  Windows: replaces *argv with the UTF-8 arguments of the wide
- * command line (the ANSI argv of main() is lossy).
+ * the command).  Windows: replaces *argv with the UTF-8 arguments of the
+ * wide command line (the ANSI argv of main() is lossy).
  */
 void cli_os_init(int *argc, char ***argv);
+/* Once the arguments are parsed: for a finite wait (timeout > 0) POSIX
+ * makes the library's timed waits block in this thread, ended by SIGALRM
+ * (pl_set_wait_signal), as flock(1) catches SIGALRM only with -w.  Windows:
+ * nothing. */
+void cli_os_timed_waits(double timeout);
 /* The name for messages from argv[0]: its base name (Windows: without
  * ".exe"). */
 const char *cli_os_progname(const char *argv0);

@@ -412,6 +412,7 @@ int main(int argc, char **argv) {
                 strerror(EINVAL));
         return CLI_EX_OSERR;
     }
+    cli_os_timed_waits(args.timeout);
     if (args.redis_url != NULL)
         return cli_redis_main(&args);
     rc = cli_resolve_backend(&args);

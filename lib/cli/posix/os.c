@@ -17,9 +17,16 @@ void cli_os_init(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     cli_fds_snapshot();
+}
+
+void cli_os_timed_waits(double timeout) {
     /* We own the process and its signals, as flock(1) does: timed waits
-     * block in the kernel in this thread and SIGALRM ends them. */
-    pl_set_wait_signal(SIGALRM, NULL);
+     * block in the kernel in this thread and SIGALRM ends them.  Only
+     * for a -w wait, as flock(1) catches SIGALRM only then: without -w a
+     * SIGALRM must end portalock (128+14), not be swallowed by the wait
+     * signal's handler while it waits or while its command runs. */
+    if (timeout > 0)
+        pl_set_wait_signal(SIGALRM, NULL);
 }
 
 const char *cli_os_progname(const char *argv0) {

@@ -73,6 +73,10 @@ void cli_os_init(int *argc, char ***argv) {
     *argv = u;
 }
 
+void cli_os_timed_waits(double timeout) {
+    (void)timeout; /* no signals: the library's waits need none here */
+}
+
 /* The base name without ".exe", in a buffer of its own. */
 const char *cli_os_progname(const char *argv0) {
     static char name[64];

@@ -311,4 +311,42 @@ else
     fail "inherit: SIGTERM to portalock alone" "the command never started"
 fi
 
+# SIGALRM.  flock(1) catches it only for a -w wait (its timer's signal): a
+# SIGALRM to a flock(1) without -w ends it (128+14), waiting or running.
+# portalock used to catch SIGALRM from its start (the library's wait
+# signal) and swallowed it: the wait went on, the command ran to its end.
+rm -f "$L" "$T/alrm.ready" "$T/alrm.done"
+"$FL" "$L" sh -c "touch '$T/alrm.ready'; i=0; while [ \$i -lt 60 ]; do sleep 0.05; i=\$((i+1)); done; touch '$T/alrm.done'" \
+    >/dev/null 2>"$T/alrm.err" &
+apid=$!
+BG+=("$apid")
+if wait_file "$T/alrm.ready" 15; then
+    kill -ALRM "$apid"
+    wait "$apid"
+    check_rc "no -w: SIGALRM to flock while its command runs ends it (142), as flock(1)" 142 "$?"
+    check "no -w: ... and it ended before its command" [ ! -e "$T/alrm.done" ]
+    wait_file "$T/alrm.done" 10
+else
+    fail "no -w: SIGALRM while the command runs" "the command never started: $(cat "$T/alrm.err")"
+fi
+if holder al1 "$L"; then
+    "$FL" "$L" true 2>/dev/null &
+    apid=$!
+    BG+=("$apid")
+    sleep 0.3
+    kill -ALRM "$apid"
+    i=0
+    while kill -0 "$apid" 2>/dev/null && [ $i -lt 80 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    kill -KILL "$apid" 2>/dev/null # still waiting after 4 s: 137
+    wait "$apid"
+    check_rc "no -w: SIGALRM to a waiting flock ends it (142; 137 = it went on waiting)" 142 "$?"
+    touch "$T/release.al1"
+    wait "${HOLDER_PID[al1]}"
+else
+    fail "no -w: SIGALRM while waiting" "$(cat "$T/holder.al1.err")"
+fi
+
 finish
