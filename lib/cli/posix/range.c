@@ -15,6 +15,12 @@
  * firing every CLI_RANGE_RETRY_US until disarmed, and once the flag is set
  * the loop makes one last non-blocking attempt (the range may have been
  * granted at that instant) instead of blocking again.
+ *
+ * SIGALRM may be blocked in the mask portalock inherited: the timer's
+ * signal would then stay pending and the wait never end (util-linux
+ * flock(1) hangs so).  It is unblocked for the wait and blocked again
+ * after; a SIGALRM already pending (blocked, so never meant for us) is
+ * consumed first rather than taken for the deadline.
  */
 #include "../cli.h"
 
@@ -23,6 +29,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* OFD locks (Linux >= 3.15).  Headers without them (macOS, the BSDs) get
  * process-owned F_SETLK(W) locks for every backend: the CLI holds them
@@ -52,6 +59,7 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
     struct sigaction sa, old_sa;
     struct itimerval it, old_it;
     struct flock fl;
+    sigset_t alrm, old_mask, pending;
     int ofd = backend != PL_BACKEND_LOCKF;
     int cmd, rc = PL_OK, armed = 0;
 
@@ -80,12 +88,22 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
                 it.it_value.tv_usec = 1;
             it.it_interval.tv_usec = CLI_RANGE_RETRY_US;
             cli_range_expired = 0;
+            sigemptyset(&alrm);
+            sigaddset(&alrm, SIGALRM);
+            sigprocmask(SIG_BLOCK, &alrm, &old_mask);
+            if (sigismember(&old_mask, SIGALRM) && sigpending(&pending) == 0 &&
+                sigismember(&pending, SIGALRM)) {
+                struct timespec now = {0, 0};
+                (void)sigtimedwait(&alrm, NULL, &now);
+            }
             sigaction(SIGALRM, &sa, &old_sa);
             if (setitimer(ITIMER_REAL, &it, &old_it) != 0) {
                 *os_error = errno;
                 sigaction(SIGALRM, &old_sa, NULL);
+                sigprocmask(SIG_SETMASK, &old_mask, NULL);
                 return PL_EOS;
             }
+            sigprocmask(SIG_UNBLOCK, &alrm, NULL);
             armed = 1;
         }
     }
@@ -110,6 +128,7 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
         memset(&it, 0, sizeof(it));
         setitimer(ITIMER_REAL, &it, NULL);
         sigaction(SIGALRM, &old_sa, NULL);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     }
     return rc;
 }

@@ -163,6 +163,19 @@ if holder r1 --start 1 --length 2 "$R"; then
         done
         check "range: 210 runs of -w 1-100 us on a held range all time out (hung $hung, other exit $other$first)" \
             [ "$hung:$other" = "0:0" ]
+        # Started with SIGALRM blocked (inherited mask): the timer's signal
+        # stayed pending and the wait never ended (util-linux flock(1) hangs
+        # the same way).  perl is in every Debian (perl-base is Essential).
+        # A stale SIGALRM already pending must not end the wait early.
+        for pend in 0 1; do
+            t0=$(now)
+            timeout -s KILL 5 perl -e 'use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGALRM)) or die; kill("ALRM", $$) if shift; exec @ARGV or die' \
+                $pend "$FL" -w 0.3 --start 0 --length 1 "$R" true 2>/dev/null
+            rc=$?
+            dt=$(elapsed_since "$t0")
+            check_rc "range: SIGALRM blocked (pending: $pend): -w 0.3 times out (137 = hung)" 1 "$rc"
+            check "range: SIGALRM blocked (pending: $pend): waited the timeout (${dt}s in [0.25, 2.5])" in_range "$dt" 0.25 2.5
+        done
         touch "$T/release.r2"
         wait "${HOLDER_PID[r2]}"
     fi
