@@ -161,8 +161,10 @@ static int acquire_verified(pl_lock_t *lock, const char *path, const char *mode,
 
         rc = open_and_lock(lock, path, mode, time_left(timeout, deadline),
                            check_interval, fail_when_locked, &fd, e);
-        if (rc == PL_ELOCKED && tries > 1)
-            /* A retry that found the lock held once the time was up: the
+        if (rc == PL_ELOCKED)
+            /* A retry that found the lock held once the time was up, or a
+             * first attempt whose deadline (a few microseconds) had passed
+             * before it began, so that it was made as a single attempt: the
              * caller's wait timed out (PL_ELOCKED only for one attempt). */
             e->code = rc = contention_code(timeout, fail_when_locked);
         if (rc != PL_OK)

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -553,6 +554,87 @@ Test(wait, signal_mode_with_the_signal_blocked_still_times_out) {
 Test(wait, signal_mode_interrupt_ends_a_forever_wait) {
     use_signal(SIGUSR2);
     interrupt_ends_forever_wait();
+}
+
+/*
+ * Edge timeouts on a held lock, every kind and backend: a deadline of 1 ns
+ * to 100 us strikes before the wait has begun (before the helper thread
+ * runs, or before the blocking call is entered in the signal mode; the CLI
+ * once hung so, commit a731ef2); NaN timeouts and NaN or negative check
+ * intervals are bad input; check intervals of 0, 1 ns and larger than the
+ * timeout do not change when a kernel wait ends.  Every call must end with
+ * the expected code, never hang (the Criterion timeout) or succeed.  "1 s"
+ * and "1.5 s" are generous upper bounds for a loaded 2-core machine.
+ * Measured on this machine with 300 runs per case and both modes (the
+ * stress harness of this test's commit): no hang, no early or late end.
+ */
+static void edge_timeouts(void) {
+    static const double tiny[] = {1e-9, 1e-6, 1e-5, 1e-4};
+    static const double intervals[] = {0, 1e-9, 1e9, INFINITY};
+    static const plt_kind_t kinds[] = {PLT_LOCK, PLT_RLOCK, PLT_TEMPORARY,
+                                       PLT_PIDFILE};
+    for (int b = 0; b < PLT_N_BACKENDS; b++) {
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            pl_backend_t bk = plt_backends[b];
+            char name[64];
+            plt_obj_hold_t oh;
+            plt_holder_t h;
+            pl_lock_t *lock = NULL;
+            snprintf(name, sizeof(name), "edge.%s.%zu", pl_backend_name(bk), k);
+            memset(&oh, 0, sizeof(oh));
+            oh.kind = kinds[k];
+            oh.path = plt_path(name);
+            pl_lock_options_init(&oh.opts);
+            oh.opts.backend = bk;
+            oh.opts.fail_when_locked = 0;
+            cr_assert(eq(
+                int,
+                plt_holder_start(&h, plt_obj_acquire, plt_obj_release, &oh, -1),
+                PL_OK));
+            cr_assert(eq(int, plt_open_kind(kinds[k], &lock, oh.path, &oh.opts),
+                         PL_OK));
+            for (size_t t = 0; t < sizeof(tiny) / sizeof(tiny[0]); t++) {
+                for (int i = 0; i < 20; i++) {
+                    double t0 = plt_now();
+                    int rc = pl_lock_acquire_with(lock, tiny[t], PL_UNSET, 0);
+                    double dt = plt_now() - t0;
+                    cr_assert(eq(int, rc, PL_ETIMEDOUT), "%s: %g s: %s (%s)",
+                              name, tiny[t], pl_err_name(rc),
+                              pl_lock_errmsg(lock));
+                    cr_assert(lt(dbl, dt, 1.0), "%s: %g s took %.3f s", name,
+                              tiny[t], dt);
+                }
+            }
+            cr_expect(eq(int, pl_lock_acquire_with(lock, NAN, PL_UNSET, 0),
+                         PL_EINVAL));
+            cr_expect(
+                eq(int, pl_lock_acquire_with(lock, 0.05, NAN, 0), PL_EINVAL));
+            cr_expect(
+                eq(int, pl_lock_acquire_with(lock, 0.05, -1, 0), PL_EINVAL));
+            for (size_t c = 0; c < sizeof(intervals) / sizeof(intervals[0]);
+                 c++) {
+                double t0 = plt_now();
+                int rc = pl_lock_acquire_with(lock, 0.05, intervals[c], 0);
+                double dt = plt_now() - t0;
+                cr_expect(eq(int, rc, PL_ETIMEDOUT), "%s: interval %g: %s",
+                          name, intervals[c], pl_err_name(rc));
+                cr_expect(dt >= 0.045 && dt < 1.5,
+                          "%s: interval %g: 0.05 s took %.3f s", name,
+                          intervals[c], dt);
+            }
+            cr_expect(eq(int, pl_lock_close(lock), PL_OK));
+            cr_expect(eq(int, plt_holder_finish(&h), PL_OK));
+        }
+    }
+}
+
+Test(wait, edge_timeouts_end_cleanly) {
+    edge_timeouts();
+}
+
+Test(wait, signal_mode_edge_timeouts_end_cleanly) {
+    use_signal(SIGUSR2);
+    edge_timeouts();
 }
 
 Test(wait, signal_mode_busy_second_acquire_keeps_the_interrupt) {
