@@ -83,6 +83,8 @@
 #pragma GCC poison sched_getcpu prctl renameat2 copy_file_range
 #pragma GCC poison ppoll pthread_tryjoin_np pthread_timedjoin_np
 #pragma GCC poison get_nprocs sysinfo statx fallocate
+/* POSIX, but missing on macOS and OpenBSD. */
+#pragma GCC poison sigtimedwait sigwaitinfo
 
 /* Generic code tests for features, never for the system. */
 #undef __linux__

@@ -29,7 +29,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
 /* OFD locks (Linux >= 3.15).  Headers without them (macOS, the BSDs) get
  * process-owned F_SETLK(W) locks for every backend: the CLI holds them
@@ -56,10 +55,10 @@ static void cli_range_alarm(int sig) {
 int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
                    long long start, long long length, double timeout,
                    int *os_error) {
-    struct sigaction sa, old_sa;
+    struct sigaction sa, ign, old_sa;
     struct itimerval it, old_it;
     struct flock fl;
-    sigset_t alrm, old_mask, pending;
+    sigset_t alrm, old_mask;
     int ofd = backend != PL_BACKEND_LOCKF;
     int cmd, rc = PL_OK, armed = 0;
 
@@ -91,12 +90,14 @@ int cli_lock_range(pl_fd_t fd, cli_op_t op, pl_backend_t backend,
             sigemptyset(&alrm);
             sigaddset(&alrm, SIGALRM);
             sigprocmask(SIG_BLOCK, &alrm, &old_mask);
-            if (sigismember(&old_mask, SIGALRM) && sigpending(&pending) == 0 &&
-                sigismember(&pending, SIGALRM)) {
-                struct timespec now = {0, 0};
-                (void)sigtimedwait(&alrm, NULL, &now);
-            }
-            sigaction(SIGALRM, &sa, &old_sa);
+            /* Setting SIG_IGN discards a pending SIGALRM, blocked or not
+             * (POSIX; sigtimedwait would do it too, but macOS and OpenBSD
+             * lack it), and records the disposition to restore. */
+            memset(&ign, 0, sizeof(ign));
+            ign.sa_handler = SIG_IGN;
+            sigemptyset(&ign.sa_mask);
+            sigaction(SIGALRM, &ign, &old_sa);
+            sigaction(SIGALRM, &sa, NULL);
             if (setitimer(ITIMER_REAL, &it, &old_it) != 0) {
                 *os_error = errno;
                 sigaction(SIGALRM, &old_sa, NULL);
