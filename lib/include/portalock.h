@@ -462,8 +462,8 @@ typedef struct pl_redis_options {
     const char *unix_socket;    /* path, or NULL */
     const char *username;       /* ACL user, or NULL */
     const char *password;       /* or NULL */
-    double connect_timeout;     /* seconds; default 1 */
-    double command_timeout;     /* seconds; default 2 */
+    double connect_timeout;     /* seconds, > 0 and <= 1e6; default 1 */
+    double command_timeout;     /* seconds, > 0 and <= 1e6; default 2 */
     double timeout;             /* acquire timeout; default 5 */
     double check_interval;      /* safety re-check while waiting; 0.25 */
     int fail_when_locked;       /* default 0 */
@@ -471,7 +471,8 @@ typedef struct pl_redis_options {
     double unavailable_timeout; /* a holder whose connection the server saw
                                    idle this long is evicted; a holder that
                                    cannot confirm its grant for half this
-                                   long reports it lost; default 1 */
+                                   long reports it lost; 0.01 to 1e6,
+                                   default 1 */
     int evict_stalled;          /* 1 = evict stalled holders (needs CLIENT
                                    KILL rights); default 1 */
     /* Called (from the library's watcher thread) when a held lock is lost. */

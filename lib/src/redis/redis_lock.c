@@ -393,13 +393,22 @@ static int rl_dup(char **dst, const char *src) {
     return 0;
 }
 
+/* Seconds a Redis option may give: finite (so every conversion to
+ * milliseconds or a timeval is defined, with room in an int) and, for
+ * unavailable_timeout, long enough for a holder to confirm its grant at all
+ * (its deadline is half of it, its heartbeat an eighth). */
+#define RL_MAX_SECONDS     1e6
+#define RL_MIN_UNAVAILABLE 0.01
+
 static int rl_options_ok(const pl_redis_options_t *o) {
     if (o->unix_socket == NULL &&
         (o->host == NULL || o->port <= 0 || o->port > 65535))
         return 0;
-    if (!(o->connect_timeout > 0) || !(o->command_timeout > 0) ||
-        !(o->unavailable_timeout > 0) || !(o->check_interval >= 0) ||
-        o->timeout != o->timeout)
+    if (!(o->connect_timeout > 0 && o->connect_timeout <= RL_MAX_SECONDS) ||
+        !(o->command_timeout > 0 && o->command_timeout <= RL_MAX_SECONDS) ||
+        !(o->unavailable_timeout >= RL_MIN_UNAVAILABLE &&
+          o->unavailable_timeout <= RL_MAX_SECONDS) ||
+        !(o->check_interval >= 0) || o->timeout != o->timeout)
         return 0;
     return o->password != NULL || o->username == NULL;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RL_PUMP_MAX_WAIT 86400.0 /* seconds: one day per poll at most */
+
 /* ---- the subscription connection ----------------------------------------
  */
 
@@ -184,6 +186,11 @@ int pl__rl_sub_pump(rl_t *rl, double timeout, pl_error_t *err) {
 
     if ((rc = rl_sub_drain(rl, err)) != PL_OK)
         return rc;
+    /* The platforms poll in int milliseconds: a longer wait (an acquire
+     * timeout of years) is made in steps; every caller loops to its own
+     * deadline. */
+    if (timeout > RL_PUMP_MAX_WAIT)
+        timeout = RL_PUMP_MAX_WAIT;
     rc = pl__rl_sock_wait(rl->sub, timeout, err);
     if (rc <= 0)
         return rc; /* PL_OK (0): nothing arrived; or the wait failed */

@@ -5,6 +5,7 @@
  * itself is tested by conformance/redis.
  */
 #include "helpers.h"
+#include <math.h>
 
 #include <string.h>
 
@@ -135,6 +136,39 @@ Test(redis_options, lock_open_checks_its_arguments) {
     lock = (pl_lock_t *)&lock;
     cr_expect(eq(int, pl_redis_lock_open(&lock, "", &o), PL_EINVAL));
     cr_expect(eq(ptr, lock, NULL));
+}
+
+/* Timeouts must be finite and within bounds: an unavailable_timeout of 1 ns
+ * was accepted and its holder lost the lock at once; infinite or huge ones
+ * reached (int)(seconds * 1000) conversions that are undefined. */
+Test(redis_options, lock_open_bounds_its_timeouts) {
+    static const struct {
+        int which; /* 0 unavailable, 1 connect, 2 command */
+        double v;
+        int rc;
+    } cases[] = {
+        {0, 1e-9, PL_EINVAL},       {0, 0.009, PL_EINVAL},
+        {0, 0.01, PL_OK},           {0, 1e6, PL_OK},
+        {0, 1.000001e6, PL_EINVAL}, {0, INFINITY, PL_EINVAL},
+        {0, NAN, PL_EINVAL},        {1, INFINITY, PL_EINVAL},
+        {1, 1e300, PL_EINVAL},      {1, 1e6, PL_OK},
+        {1, NAN, PL_EINVAL},        {2, INFINITY, PL_EINVAL},
+        {2, 2e6, PL_EINVAL},        {2, 0.001, PL_OK},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pl_lock_t *lock = NULL;
+        pl_redis_options_t o;
+        pl_redis_options_init(&o);
+        double *f = cases[i].which == 0   ? &o.unavailable_timeout
+                    : cases[i].which == 1 ? &o.connect_timeout
+                                          : &o.command_timeout;
+        *f = cases[i].v;
+        int rc = pl_redis_lock_open(&lock, "chan", &o);
+        cr_expect(eq(int, rc, cases[i].rc), "case %zu (%d = %g): %s", i,
+                  cases[i].which, cases[i].v, pl_err_name(rc));
+        if (lock != NULL)
+            pl_lock_close(lock);
+    }
 }
 #else
 Test(redis_options, lock_open_without_hiredis_is_enotsup) {
