@@ -100,6 +100,32 @@ release_holder() {
     HOLDER_RC=$?
 }
 
+# tiny_waits RUNS "W1 W2 ..." CMD ARGS...: runs CMD RUNS times for each W,
+# its "{w}" argument replaced by W, under a 5 s SIGKILL timeout, against a
+# held lock: every run must time out (exit 1).  Sets HUNG (killed: 137),
+# OTHER (any other status) and FIRST (the first of those, for a message).
+tiny_waits() {
+    local runs=$1 ws=$2 w a i rc cmd
+    shift 2
+    HUNG=0 OTHER=0 FIRST=""
+    for w in $ws; do
+        cmd=()
+        for a in "$@"; do
+            if [ "$a" = "{w}" ]; then cmd+=("$w"); else cmd+=("$a"); fi
+        done
+        for ((i = 0; i < runs; i++)); do
+            timeout -s KILL 5 "${cmd[@]}" 2>/dev/null
+            rc=$?
+            if [ $rc = 137 ]; then
+                HUNG=$((HUNG + 1))
+            elif [ $rc != 1 ]; then
+                OTHER=$((OTHER + 1))
+                FIRST=${FIRST:-" (first: -w $w exit $rc)"}
+            fi
+        done
+    done
+}
+
 finish() {
     local f
     for f in "$T"/*.err; do

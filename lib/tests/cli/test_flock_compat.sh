@@ -148,21 +148,9 @@ if holder r1 --start 1 --length 2 "$R"; then
         # A deadline that strikes before the blocking fcntl is entered
         # (microseconds) once left it blocked for good: 9 of 300 runs of
         # -w 0.000001 hung here.  Each run must time out (1); 137 = hung.
-        hung=0 other=0 first=""
-        for w in 0.000001 0.00001 0.0001; do
-            for _ in $(seq 1 70); do
-                timeout -s KILL 5 "$FL" -w $w --start 0 --length 1 "$R" true 2>/dev/null
-                rc=$?
-                if [ $rc = 137 ]; then
-                    hung=$((hung + 1))
-                elif [ $rc != 1 ]; then
-                    other=$((other + 1))
-                    first=${first:-" (first: -w $w exit $rc)"}
-                fi
-            done
-        done
-        check "range: 210 runs of -w 1-100 us on a held range all time out (hung $hung, other exit $other$first)" \
-            [ "$hung:$other" = "0:0" ]
+        tiny_waits 70 "0.000001 0.00001 0.0001" "$FL" -w "{w}" --start 0 --length 1 "$R" true
+        check "range: 210 runs of -w 1-100 us on a held range all time out (hung $HUNG, other exit $OTHER$FIRST)" \
+            [ "$HUNG:$OTHER" = "0:0" ]
         # Started with SIGALRM blocked (inherited mask): the timer's signal
         # stayed pending and the wait never ended (util-linux flock(1) hangs
         # the same way).  perl is in every Debian (perl-base is Essential).

@@ -232,22 +232,10 @@ for form in "--backend flock" "--backend lockf" "--backend ofd" "--temporary" "-
     case $form in --semaphore*) F=tiny${form//[^a-z]/} ;; esac
     # shellcheck disable=SC2086 # form is several words on purpose
     if start_holder tiny $form "$F"; then
-        hung=0 other=0 first=""
-        for w in 0.000000001 0.000001 0.00001 0.0001; do
-            for _ in 1 2 3 4 5 6 7 8 9 10; do
-                # shellcheck disable=SC2086
-                timeout -s KILL 5 "$PL" $form -w $w "$F" true 2>/dev/null
-                rc=$?
-                if [ $rc = 137 ]; then
-                    hung=$((hung + 1))
-                elif [ $rc != 1 ]; then
-                    other=$((other + 1))
-                    first=${first:-" (first: -w $w exit $rc)"}
-                fi
-            done
-        done
-        check "$form: 40 runs of -w 1 ns-100 us on a held lock all time out (hung $hung, other exit $other$first)" \
-            [ "$hung:$other" = "0:0" ]
+        # shellcheck disable=SC2086
+        tiny_waits 10 "0.000000001 0.000001 0.00001 0.0001" "$PL" $form -w "{w}" "$F" true
+        check "$form: 40 runs of -w 1 ns-100 us on a held lock all time out (hung $HUNG, other exit $OTHER$FIRST)" \
+            [ "$HUNG:$OTHER" = "0:0" ]
         release_holder tiny
     else
         fail "$form: holder for the -w edge runs" "$(cat "$T/holder.tiny.err")"
